@@ -1,0 +1,1 @@
+"""`Function` subclasses, grouped by family; `minstn.functional` re-exports them."""

@@ -1,0 +1,31 @@
+"""Argument checks shared by the ops: errors name the argument, expected vs given."""
+import numpy as np
+
+
+def tensor_like(name, x, ndim=None, dtype=None):
+    from ..autograd.tensor import Tensor
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a minstn.Tensor, got {type(x).__name__}")
+    if ndim is not None and x.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
+        raise ValueError(f"{name} must be {ndim}-d, got shape {x.shape}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype)} (same as the input), "
+                        f"got {x.dtype}")
+    return x
+
+
+def float_tensor(name, x, ndim=None, dtype=None):
+    tensor_like(name, x, ndim, dtype)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
+    return x
+
+
+def c(a):
+    """C-contiguous view or copy, as the kernels expect."""
+    return np.ascontiguousarray(a)
+
+
+def empty(dtype):
+    """A length-0 array: tells a kernel to skip an optional input or gradient."""
+    return np.zeros(0, dtype)
