@@ -1,0 +1,732 @@
+"""PhysioNet/Computing in Cardiology Challenge 2012: in-hospital mortality of ICU patients.
+
+Silva I, Moody G, Scott DJ, Celi LA, Mark RG. Predicting In-Hospital Mortality of ICU
+Patients: The PhysioNet/Computing in Cardiology Challenge 2012. Comput Cardiol 2012.
+
+Typical use (train on set a, test on set b)::
+
+    from minstn.data import physionet as pn
+    a = pn.load(("a",))                                  # parse (cached as .npz)
+    tr, va = pn.train_val_split(len(a), frac=0.2, seed=0)
+    norm = pn.fit_normalizer(a, tr)                      # statistics of the TRAIN stays only
+    x_tr, y_tr = norm.transform(a, tr), a.y[tr]          # float32 (n, 48, 84), int64 (n,)
+    x_va, y_va = norm.transform(a, va), a.y[va]
+    b = pn.load(("b",), normalizer=norm)                 # b.x uses the training statistics
+    x_te, y_te = b.x, b.y
+
+``load(...).x`` without ``normalizer=`` is standardised with statistics of the loaded
+stays themselves: handy for exploring, but fit on the training split for experiments.
+
+Files
+-----
+From ``$MINSTN_DATA/physionet2012/`` (else the cache ``<cache>/physionet2012/``, else
+downloaded from https://physionet.org/files/challenge-2012/1.0.0/): for each set
+``X`` in a, b, c either ``set-X.tar.gz`` (members ``set-X/<RecordID>.txt``) or an
+extracted folder ``set-X/``, plus ``Outcomes-X.txt``.  When a ``SHA256SUMS`` (or
+``SHA256SUMS.txt``) file lies beside them, files listed in it are checked against it.
+
+Record format: ``Time,Parameter,Value`` header, then rows ``hh:mm,<Parameter>,<Value>``.
+The general descriptors (RecordID, Age, Gender, Height, ICUType, Weight) are rows at
+``00:00``; they are found by name (they are not always the first rows).  -1 marks a
+missing descriptor.  The first ``00:00`` Weight row is the *initial weight*
+descriptor; any further Weight rows (including repeated ones at 00:00) form the
+Weight time series.
+
+Preprocessing (in this order)
+-----------------------------
+1. Impossible values (outside :data:`VALID_RANGES`) are set to missing; counts per
+   variable are in ``data.removed`` (and printed with ``verbose=True``).
+2. Rows are put into ``hours`` hourly bins by ``floor(minutes / 60)``; a row at exactly
+   ``hours:00`` (e.g. 48:00) goes into the last bin; later rows are dropped.
+3. Within a bin the value with the latest time wins (for repeated ``(time, parameter)``
+   rows, the one later in the file).
+4. ``mask`` is 1 where a variable has an observed (valid) value in a bin.
+5. :class:`Standardizer` (fitted on training stays) z-scores each variable using
+   observed bins only, then forward-fills over time; bins before the first observation,
+   and never-observed variables, get the training mean (0 after z-scoring).
+   ``MechVent`` (only ever 1 in the data) is not z-scored: unobserved means 0.
+   Static Age/Gender/Height/Weight are z-scored with missing -> 0.
+
+Channel order of ``x`` (84 channels, :data:`CHANNEL_NAMES`)
+------------------------------------------------------------
+- 0..36: the 37 variables of :data:`VARIABLES` (z-scored, forward-filled values);
+- 37..73: their observation masks, same order, named ``mask_<variable>``;
+- 74..83: static channels repeated at every time step: ``Age, Gender, Height,
+  Height_missing, Weight_initial, Weight_initial_missing, ICUType_1 (coronary care),
+  ICUType_2 (cardiac surgery recovery), ICUType_3 (medical), ICUType_4 (surgical)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tarfile
+import tempfile
+import warnings
+from array import array
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+
+from . import _download
+
+__all__ = ["load", "PhysioNetData", "Standardizer", "fit_normalizer", "train_val_split",
+           "VARIABLES", "STATIC_NAMES", "CHANNEL_NAMES", "VALID_RANGES", "BASE_URL"]
+
+BASE_URL = "https://physionet.org/files/challenge-2012/1.0.0/"
+SUBDIR = "physionet2012"
+_CACHE_VERSION = 1
+
+#: The 37 time-varying variables, in channel order.
+VARIABLES = (
+    "Albumin", "ALP", "ALT", "AST", "Bilirubin", "BUN", "Cholesterol", "Creatinine",
+    "DiasABP", "FiO2", "GCS", "Glucose", "HCO3", "HCT", "HR", "K", "Lactate", "Mg", "MAP",
+    "MechVent", "Na", "NIDiasABP", "NIMAP", "NISysABP", "PaCO2", "PaO2", "pH", "Platelets",
+    "RespRate", "SaO2", "SysABP", "Temp", "TroponinI", "TroponinT", "Urine", "WBC", "Weight",
+)
+_VAR_INDEX = {name: i for i, name in enumerate(VARIABLES)}
+_MECHVENT = _VAR_INDEX["MechVent"]
+#: Raw static descriptors kept in ``data.static`` (N, 4), NaN = missing.
+STATIC_RAW = ("Age", "Gender", "Height", "Weight_initial")
+#: The 10 static channels of ``x``.
+STATIC_NAMES = ("Age", "Gender", "Height", "Height_missing", "Weight_initial",
+                "Weight_initial_missing", "ICUType_1", "ICUType_2", "ICUType_3", "ICUType_4")
+#: All 84 channel names of ``x``.
+CHANNEL_NAMES = tuple(VARIABLES) + tuple(f"mask_{v}" for v in VARIABLES) + STATIC_NAMES
+
+_INF = float("inf")
+#: Valid ranges ``name: (low, high, low_exclusive)``; values outside are set to missing.
+#: ``high`` is inclusive.  Descriptors: Age, Gender, Height, Weight_initial, ICUType.
+VALID_RANGES = {
+    # labs: concentrations cannot be negative
+    "Albumin": (0.0, 10.0, False), "ALP": (0.0, _INF, False), "ALT": (0.0, _INF, False),
+    "AST": (0.0, _INF, False), "Bilirubin": (0.0, 100.0, False), "BUN": (0.0, _INF, False),
+    "Cholesterol": (0.0, _INF, True), "Creatinine": (0.0, _INF, True),
+    "Glucose": (0.0, _INF, True), "HCO3": (0.0, _INF, True), "HCT": (0.0, 100.0, True),
+    "K": (0.0, 15.0, True),            # K 22.9 occurs: impossible
+    "Lactate": (0.0, _INF, True),
+    "Mg": (0.0, 10.0, True),           # Mg 37.5 and 0 occur: impossible
+    "Na": (0.0, _INF, True), "Platelets": (0.0, _INF, True),
+    "TroponinI": (0.0, _INF, False), "TroponinT": (0.0, _INF, False),
+    "WBC": (0.0, 200.0, False),        # WBC 12,500 occurs (cells/uL instead of 10^3/uL)
+    # blood gases
+    "FiO2": (0.21, 1.0, False), "PaCO2": (0.0, _INF, True), "PaO2": (0.0, _INF, True),
+    "SaO2": (0.0, 100.0, True),
+    "pH": (6.5, 8.0, False),           # pH 735 / 99 / 0 occur (735 is probably 7.35 x 100)
+    # vital signs: 0 is a disconnected sensor, not a measurement
+    "HR": (0.0, 300.0, True), "RespRate": (0.0, 100.0, True),
+    "DiasABP": (0.0, 300.0, True), "SysABP": (0.0, 300.0, True), "MAP": (0.0, 300.0, True),
+    "NIDiasABP": (0.0, 300.0, True), "NISysABP": (0.0, 300.0, True), "NIMAP": (0.0, 300.0, True),
+    "Temp": (25.0, 45.0, False),       # Temp -17.8 and 0 occur
+    "GCS": (3.0, 15.0, False), "MechVent": (0.0, 1.0, False),
+    "Urine": (0.0, _INF, False),       # 0 urine output in an hour is valid
+    "Weight": (0.0, 300.0, True),      # kg; -1 and 0 occur
+    # descriptors
+    "Age": (0.0, 120.0, False), "Gender": (0.0, 1.0, False),
+    "Height": (100.0, 250.0, False),   # cm; 1.8 and 400+ occur
+    "Weight_initial": (0.0, 300.0, True), "ICUType": (1.0, 4.0, False),
+}
+_LO = np.array([VALID_RANGES[v][0] for v in VARIABLES])
+_HI = np.array([VALID_RANGES[v][1] for v in VARIABLES])
+_LO_EXCL = np.array([VALID_RANGES[v][2] for v in VARIABLES])
+_DESCRIPTORS = ("RecordID", "Age", "Gender", "Height", "ICUType")  # + Weight at 00:00
+_HEADER = "Time,Parameter,Value"
+
+
+# ---------------------------------------------------------------------------------------
+# result type and normalisation
+# ---------------------------------------------------------------------------------------
+@dataclass
+class PhysioNetData:
+    """Parsed PhysioNet 2012 stays (N of them, T hourly bins, 37 variables).
+
+    Attributes:
+        values: float32 (N, T, 37) raw values per bin (after removing impossible values),
+            NaN where unobserved; channel order :data:`VARIABLES`.
+        static: float32 (N, 4) raw Age, Gender, Height (cm), initial Weight (kg); NaN = missing.
+        icu_type: int64 (N,) ICUType 1..4, 0 if missing.
+        y: int64 (N,) in-hospital death (1) or survival (0).
+        record_ids: int64 (N,) RecordIDs (sorted within each set).
+        sets: (N,) str, the set ("a", "b", "c") each stay came from.
+        removed: impossible values set to missing, per variable/descriptor name.
+        n_malformed: malformed lines skipped (only with ``skip_malformed=True``).
+        normalizer: the :class:`Standardizer` used to build ``x``.
+        x: float32 (N, T, 84) model input (see module docstring for the channel order).
+    """
+    values: np.ndarray
+    static: np.ndarray
+    icu_type: np.ndarray
+    y: np.ndarray
+    record_ids: np.ndarray
+    sets: np.ndarray
+    removed: dict = field(default_factory=dict)
+    n_malformed: int = 0
+    normalizer: Optional["Standardizer"] = None
+    x: Optional[np.ndarray] = None
+
+    channel_names = CHANNEL_NAMES
+    variable_names = VARIABLES
+    static_names = STATIC_NAMES
+
+    @property
+    def mask(self) -> np.ndarray:
+        """float32 (N, T, 37): 1 where the variable was observed in that bin, else 0."""
+        return (~np.isnan(self.values)).astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, indices) -> "PhysioNetData":
+        """The stays at ``indices`` (int array or boolean mask), same normalizer."""
+        idx = np.asarray(indices)
+        return replace(self, values=self.values[idx], static=self.static[idx],
+                       icu_type=self.icu_type[idx], y=self.y[idx],
+                       record_ids=self.record_ids[idx], sets=self.sets[idx],
+                       x=None if self.x is None else self.x[idx])
+
+
+def _select(data: PhysioNetData, indices):
+    if indices is None:
+        return data.values, data.static, data.icu_type
+    idx = np.asarray(indices)
+    return data.values[idx], data.static[idx], data.icu_type[idx]
+
+
+def _masked_mean_std(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-column mean, std and count of the non-NaN entries of a 2-D array (rows, cols)."""
+    mean, std, count = (np.zeros(a.shape[1]) for _ in range(3))
+    for j in range(a.shape[1]):
+        col = a[:, j]
+        obs = col[~np.isnan(col)].astype(np.float64)
+        count[j] = len(obs)
+        if len(obs):
+            mean[j] = obs.mean()
+            std[j] = obs.std()
+    return mean, std, count
+
+
+@dataclass
+class Standardizer:
+    """Z-scoring + imputation fitted on training stays (observed values only).
+
+    Attributes:
+        value_mean, value_std: float64 (37,) statistics of the observed bin values of each
+            variable (MechVent is left unscaled: mean 0, std 1).
+        static_mean, static_std: float64 (4,) for Age, Gender, Height, Weight_initial.
+
+    A variable with no observations or zero spread gets mean 0 / std 1.
+    """
+    value_mean: np.ndarray
+    value_std: np.ndarray
+    static_mean: np.ndarray
+    static_std: np.ndarray
+
+    @classmethod
+    def fit(cls, data: PhysioNetData, indices=None) -> "Standardizer":
+        """Fit on ``data`` restricted to ``indices`` (the training stays)."""
+        values, static, _ = _select(data, indices)
+        if len(values) == 0:
+            raise ValueError("Standardizer.fit: no stays to fit on (indices selected 0 stays)")
+        vm, vs, vc = _masked_mean_std(values.reshape(-1, values.shape[-1]))
+        sm, ss, sc = _masked_mean_std(static)
+        for mean, std, count in ((vm, vs, vc), (sm, ss, sc)):
+            bad = (count == 0) | ~(std > 1e-8)
+            std[bad] = 1.0
+            mean[count == 0] = 0.0
+        vm[_MECHVENT], vs[_MECHVENT] = 0.0, 1.0
+        return cls(vm, vs, sm, ss)
+
+    def transform(self, data: PhysioNetData, indices=None) -> np.ndarray:
+        """Build the model input for ``data`` (restricted to ``indices``).
+
+        Returns:
+            float32 (n, T, 84): z-scored forward-filled values (37), masks (37), static (10).
+        """
+        values, static, icu = _select(data, indices)
+        n, t, c = values.shape
+        out = np.empty((n, t, 2 * c + len(STATIC_NAMES)), np.float32)
+        z = out[:, :, :c]
+        np.subtract(values, self.value_mean.astype(np.float32), out=z)
+        z /= self.value_std.astype(np.float32)
+        obs = ~np.isnan(values)
+        out[:, :, c:2 * c] = obs
+        for k in range(1, t):                    # forward fill along time
+            np.copyto(z[:, k], z[:, k - 1], where=~obs[:, k])
+        z[np.isnan(z)] = 0.0                     # before the first observation / never observed
+        s = ((static - self.static_mean) / self.static_std).astype(np.float32)
+        st = np.zeros((n, len(STATIC_NAMES)), np.float32)
+        st[:, 0] = s[:, 0]
+        st[:, 1] = s[:, 1]
+        st[:, 2] = s[:, 2]
+        st[:, 3] = np.isnan(static[:, 2])
+        st[:, 4] = s[:, 3]
+        st[:, 5] = np.isnan(static[:, 3])
+        for k in range(4):
+            st[:, 6 + k] = icu == k + 1
+        st[np.isnan(st)] = 0.0
+        out[:, :, 2 * c:] = st[:, None, :]
+        return out
+
+    def state_dict(self) -> dict:
+        """Plain-array state, e.g. for ``np.savez``."""
+        return {"value_mean": self.value_mean, "value_std": self.value_std,
+                "static_mean": self.static_mean, "static_std": self.static_std}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "Standardizer":
+        return cls(*(np.asarray(state[k], np.float64) for k in
+                     ("value_mean", "value_std", "static_mean", "static_std")))
+
+
+def fit_normalizer(data: PhysioNetData, indices=None) -> Standardizer:
+    """Fit a :class:`Standardizer` on the stays ``data[indices]`` (use the training indices)."""
+    return Standardizer.fit(data, indices)
+
+
+def train_val_split(n: int, frac: float = 0.2, seed: int = 0, *,
+                    stratify: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Random split of ``range(n)`` into (train_idx, val_idx), both sorted int64.
+
+    Args:
+        n: number of stays.
+        frac: fraction for validation (``round(frac * n)`` stays).
+        seed: seed of the permutation.
+        stratify: optional (n,) labels; the split then keeps each label's proportion.
+    """
+    if not 0.0 <= frac <= 1.0:
+        raise ValueError(f"train_val_split: frac must be in [0, 1], got {frac}")
+    rng = np.random.default_rng(seed)
+    if stratify is None:
+        perm = rng.permutation(n)
+        n_val = int(round(frac * n))
+        val = perm[:n_val]
+    else:
+        labels = np.asarray(stratify)
+        if len(labels) != n:
+            raise ValueError(f"train_val_split: stratify has {len(labels)} labels, expected n={n}")
+        val = []
+        for lab in np.unique(labels):
+            members = rng.permutation(np.flatnonzero(labels == lab))
+            val.append(members[:int(round(frac * len(members)))])
+        val = np.concatenate(val) if val else np.zeros(0, np.int64)
+    is_val = np.zeros(n, bool)
+    is_val[val] = True
+    return np.flatnonzero(~is_val).astype(np.int64), np.flatnonzero(is_val).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------
+# locating and checking files
+# ---------------------------------------------------------------------------------------
+_digest_memo: dict = {}
+
+
+def _sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _digest_memo:
+        _digest_memo[key] = _download.file_digest(path, "sha256")
+    return _digest_memo[key]
+
+
+def _read_sums(folder: Path) -> dict:
+    sums = {}
+    for name in ("SHA256SUMS", "SHA256SUMS.txt"):
+        p = folder / name
+        if p.is_file():
+            for line in p.read_text().splitlines():
+                parts = line.split()
+                if len(parts) >= 2 and len(parts[0]) == 64:
+                    sums.setdefault(Path(parts[-1].lstrip("*")).name, (parts[0].lower(), p))
+    return sums
+
+
+def _verify(path: Path, sums_folder: Optional[Path] = None) -> Optional[str]:
+    """Check ``path`` against SHA256SUMS beside it (or in ``sums_folder``); return its digest."""
+    sums = _read_sums(sums_folder or path.parent)
+    if path.name not in sums:
+        return None
+    expected, sums_file = sums[path.name]
+    actual = _sha256(path)
+    if actual != expected:
+        raise ValueError(
+            f"{path}: SHA-256 is {actual}, but {sums_file} expects {expected} (corrupted or "
+            "modified file). To fix: delete it so it is downloaded again (if in the cache), or "
+            "point MINSTN_DATA at a folder whose physionet2012/ holds intact files.")
+    return actual
+
+
+def _roots() -> list[Path]:
+    roots = []
+    r = _download.data_root()
+    if r is not None:
+        roots.append(r / SUBDIR)
+    roots.append(_download.cache_dir() / SUBDIR)
+    return roots
+
+
+def _check_tar(path: Path) -> None:
+    with tarfile.open(path, "r:gz") as tf:
+        if not any(m.name.endswith(".txt") for m in tf.getmembers()):
+            raise ValueError(f"{path}: tar archive holds no .txt record files")
+
+
+def _check_outcomes(path: Path) -> None:
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head.startswith(b"RecordID,"):
+        raise ValueError(f"{path}: does not start with a 'RecordID,' header")
+
+
+def _download_file(name: str, checker) -> Path:
+    cache = _download.cache_dir() / SUBDIR
+
+    def check(tmp: Path) -> None:
+        checker(tmp)
+        sums = _read_sums(cache)
+        if name in sums and _download.file_digest(tmp, "sha256") != sums[name][0]:
+            raise ValueError(f"SHA-256 of the download does not match {sums[name][1]}")
+
+    if not (cache / name).is_file() and not _read_sums(cache):
+        try:  # best effort: the checksums published beside the files
+            _download.find_file(SUBDIR, "SHA256SUMS.txt", [BASE_URL])
+        except Exception:
+            pass
+    return _download.find_file(SUBDIR, name, [BASE_URL], check)
+
+
+def _find_records(s: str) -> Path:
+    """Path of ``set-<s>.tar.gz`` or of an extracted ``set-<s>/`` folder."""
+    for d in _roots():
+        if (d / f"set-{s}.tar.gz").is_file():
+            return d / f"set-{s}.tar.gz"
+        if (d / f"set-{s}").is_dir():
+            return d / f"set-{s}"
+    return _download_file(f"set-{s}.tar.gz", _check_tar)
+
+
+def _find_outcomes(s: str) -> Path:
+    for d in _roots():
+        if (d / f"Outcomes-{s}.txt").is_file():
+            return d / f"Outcomes-{s}.txt"
+    return _download_file(f"Outcomes-{s}.txt", _check_outcomes)
+
+
+def _source_key(path: Path) -> str:
+    if path.is_file():
+        return _verify(path) or _sha256(path)
+    h = hashlib.sha256()   # extracted folder: hash names and contents (mtimes are too coarse)
+    for p in sorted(path.glob("*.txt")):
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return "dir-" + h.hexdigest()
+
+
+def _iter_records(path: Path) -> Iterator[tuple[str, str, str]]:
+    """Yield (label for messages, file stem, text) for every record of a set."""
+    if path.is_dir():
+        for p in sorted(path.glob("*.txt")):
+            yield str(p), p.stem, p.read_text()
+        return
+    with tarfile.open(path, "r:gz") as tf:
+        for m in tf:
+            if not (m.isfile() and m.name.endswith(".txt")):
+                continue
+            f = tf.extractfile(m)
+            yield f"{path}:{m.name}", Path(m.name).stem, f.read().decode("utf-8", "replace")
+
+
+def _read_outcomes(path: Path) -> dict:
+    lines = path.read_text().splitlines()
+    if not lines:
+        raise ValueError(f"{path}: empty outcome file; expected a header with RecordID and "
+                         "In-hospital_death. To fix: re-download it.")
+    header = [h.strip() for h in lines[0].split(",")]
+    try:
+        i_id, i_y = header.index("RecordID"), header.index("In-hospital_death")
+    except ValueError:
+        raise ValueError(f"{path}, line 1: header {lines[0]!r} lacks RecordID and/or "
+                         "In-hospital_death. To fix: re-download the outcome file.") from None
+    out = {}
+    for lineno, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        parts = line.split(",")
+        try:
+            out[int(parts[i_id])] = int(parts[i_y])
+        except (ValueError, IndexError):
+            raise ValueError(f"{path}, line {lineno}: cannot read RecordID/In-hospital_death "
+                             f"from {line!r}. To fix: re-download the outcome file.") from None
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# parsing
+# ---------------------------------------------------------------------------------------
+def _parse_time(t: str) -> Optional[int]:
+    """Minutes since ICU admission for 'hh:mm' (hh >= 0, 0 <= mm < 60), else None."""
+    hh, sep, mm = t.partition(":")
+    if not (sep and hh.isdigit() and mm.isdigit() and len(mm) == 2 and hh.isascii()
+            and mm.isascii()):
+        return None
+    m = int(mm)
+    return int(hh) * 60 + m if m < 60 else None
+
+
+def _malformed(label: str, lineno: int, line: str, reason: str) -> ValueError:
+    return ValueError(
+        f"{label}, line {lineno}: {reason}: {line!r}. Expected 'hh:mm,<Parameter>,<number>' "
+        f"with a known parameter name. To fix: repair or remove that line, or call "
+        f"load(..., skip_malformed=True) to skip (and count) such lines.")
+
+
+def _parse_set(s: str, records: Path, outcomes: Path, hours: int, skip_malformed: bool,
+               progress: Optional[bool]) -> dict:
+    from tqdm.auto import tqdm
+
+    outcome = _read_outcomes(outcomes)
+    limit = hours * 60
+    var_index = _VAR_INDEX
+    desc_names = _DESCRIPTORS
+    counts, rows = array("q"), array("d")      # rows: flat (parameter, minutes, value) triples
+    time_cache: dict = {}
+    weight_j = var_index["Weight"]
+    ids, statics, icus = [], [], []
+    n_malformed = 0
+    removed = dict.fromkeys(list(VARIABLES) + ["Age", "Gender", "Height", "Weight_initial",
+                                               "ICUType"], 0)
+    bar = tqdm(_iter_records(records), total=len(outcome), desc=f"parsing set-{s}",
+               unit="rec", disable=None if progress is None else not progress, leave=False)
+    for label, stem, text in bar:
+        lines = text.splitlines()
+        if not lines or lines[0].strip() != _HEADER:
+            raise ValueError(
+                f"{label}, line 1: expected the header {_HEADER!r}, got "
+                f"{(lines[0] if lines else '')!r}. To fix: check that this is a PhysioNet 2012 "
+                "record file (re-download the set if it is corrupted).")
+        desc = {}
+        n0 = len(rows)
+        for lineno, line in enumerate(lines[1:], start=2):
+            parts = line.split(",")
+            if len(parts) != 3:
+                if not line.strip():
+                    continue
+                if skip_malformed:
+                    n_malformed += 1
+                    continue
+                raise _malformed(label, lineno, line, f"expected 3 comma-separated fields, "
+                                 f"got {len(parts)}")
+            t, p, v = parts
+            minutes = time_cache.get(t)
+            if minutes is None:
+                minutes = _parse_time(t)
+                if minutes is None:
+                    if skip_malformed:
+                        n_malformed += 1
+                        continue
+                    raise _malformed(label, lineno, line, f"bad time {t!r}")
+                time_cache[t] = minutes
+            try:
+                val = float(v)
+                if val - val != 0.0:             # nan or +-inf
+                    raise ValueError
+            except ValueError:
+                if skip_malformed:
+                    n_malformed += 1
+                    continue
+                raise _malformed(label, lineno, line, f"non-numeric value {v!r}") from None
+            j = var_index.get(p)
+            if j is None:
+                if p in desc_names:
+                    desc.setdefault(p, val)
+                    continue
+                if skip_malformed:
+                    n_malformed += 1
+                    continue
+                raise _malformed(label, lineno, line, f"unknown parameter {p!r}")
+            if minutes == 0 and j == weight_j and "Weight" not in desc:
+                desc["Weight"] = val
+                continue
+            if minutes > limit:
+                continue
+            rows.extend((j, minutes, val))
+        counts.append((len(rows) - n0) // 3)
+        rid = desc.get("RecordID")
+        try:
+            stem_id = int(stem)
+        except ValueError:
+            stem_id = None
+        if rid is None:
+            if stem_id is None:
+                raise ValueError(f"{label}: no 00:00 RecordID row and the file name is not a "
+                                 "RecordID. To fix: add the RecordID row or rename the file.")
+            rid = stem_id
+        elif stem_id is not None and int(rid) != stem_id:
+            raise ValueError(f"{label}: RecordID row says {int(rid)} but the file name says "
+                             f"{stem_id}. To fix: make them agree.")
+        ids.append(int(rid))
+        st = []
+        for name, key in (("Age", "Age"), ("Gender", "Gender"), ("Height", "Height"),
+                          ("Weight_initial", "Weight")):
+            x = desc.get(key, -1.0)
+            if x == -1.0:
+                st.append(np.nan)
+                continue
+            lo, hi, excl = VALID_RANGES[name]
+            if x < lo or x > hi or (excl and x == lo):
+                removed[name] += 1
+                st.append(np.nan)
+            else:
+                st.append(x)
+        statics.append(st)
+        icu = desc.get("ICUType", -1.0)
+        if icu != -1.0 and icu not in (1.0, 2.0, 3.0, 4.0):
+            removed["ICUType"] += 1
+        icus.append(int(icu) if icu in (1.0, 2.0, 3.0, 4.0) else 0)
+    bar.close()
+
+    n = len(ids)
+    ids_arr = np.array(ids, np.int64)
+    order = np.argsort(ids_arr, kind="stable")
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    missing = [i for i in ids if i not in outcome]
+    extra = sorted(set(outcome) - set(ids))
+    if missing or extra or len(set(ids)) != n:
+        raise ValueError(
+            f"{records} and {outcomes} do not match: {len(missing)} records without an outcome "
+            f"(e.g. {missing[:3]}), {len(extra)} outcomes without a record (e.g. {extra[:3]}), "
+            f"{n - len(set(ids))} duplicate RecordIDs. To fix: re-download both files of set {s}.")
+
+    triples = np.array(rows, np.float64).reshape(-1, 3)
+    par_a = triples[:, 0].astype(np.int64)
+    mins_a = triples[:, 1].astype(np.int64)
+    vals_a = triples[:, 2]
+    rec_a = rank[np.repeat(np.arange(n), np.array(counts, np.int64))]
+    # impossible values -> removed
+    bad = (vals_a < _LO[par_a]) | (vals_a > _HI[par_a]) | (_LO_EXCL[par_a] & (vals_a == _LO[par_a]))
+    for j, c in enumerate(np.bincount(par_a[bad], minlength=len(VARIABLES))):
+        removed[VARIABLES[j]] += int(c)
+    keep = ~bad
+    par_a, mins_a, vals_a, rec_a = par_a[keep], mins_a[keep], vals_a[keep], rec_a[keep]
+    # hourly bins; 48:00 (== limit) goes into the last bin
+    bins = np.minimum(mins_a // 60, hours - 1)
+    key = (rec_a * hours + bins) * len(VARIABLES) + par_a
+    srt = np.lexsort((np.arange(len(key)), mins_a, key))     # by key, then time, then file order
+    key_s = key[srt]
+    last = np.ones(len(key_s), bool)
+    last[:-1] = key_s[1:] != key_s[:-1]
+    values = np.full(n * hours * len(VARIABLES), np.nan, np.float32)
+    values[key_s[last]] = vals_a[srt][last]
+    return {
+        "values": values.reshape(n, hours, len(VARIABLES)),
+        "static": np.array(statics, np.float32).reshape(n, 4)[order],
+        "icu_type": np.array(icus, np.int64)[order],
+        "record_ids": ids_arr[order],
+        "y": np.array([outcome[i] for i in ids_arr[order]], np.int64),
+        "removed_names": np.array(list(removed)),
+        "removed_counts": np.array(list(removed.values()), np.int64),
+        "n_malformed": np.int64(n_malformed),
+    }
+
+
+def _cache_path(s: str, records: Path, outcomes: Path, hours: int, skip_malformed: bool) -> Path:
+    opts = {"version": _CACHE_VERSION, "set": s, "hours": hours, "skip": skip_malformed,
+            "variables": VARIABLES, "ranges": {k: [str(x) for x in v] for k, v in
+                                                VALID_RANGES.items()},
+            "records": _source_key(records), "outcomes": _verify(outcomes) or _sha256(outcomes)}
+    key = hashlib.sha256(json.dumps(opts, sort_keys=True).encode()).hexdigest()[:20]
+    return _download.cache_dir() / SUBDIR / "parsed" / f"set-{s}-{key}.npz"
+
+
+def _save_npz(path: Path, arrays: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError as e:
+        warnings.warn(f"could not write the preprocessing cache {path} ({e}); "
+                      "set MINSTN_CACHE to a writable folder to avoid re-parsing", stacklevel=3)
+
+
+def _load_set(s: str, hours: int, skip_malformed: bool, cache: bool,
+              progress: Optional[bool]) -> dict:
+    records, outcomes = _find_records(s), _find_outcomes(s)
+    _verify(outcomes)
+    if not cache:
+        if records.is_file():
+            _verify(records)
+        return _parse_set(s, records, outcomes, hours, skip_malformed, progress)
+    path = _cache_path(s, records, outcomes, hours, skip_malformed)
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable cache file: parse again and overwrite it
+    arrays = _parse_set(s, records, outcomes, hours, skip_malformed, progress)
+    _save_npz(path, arrays)
+    return arrays
+
+
+def load(sets: Sequence[str] | str = ("a",), *, hours: int = 48, skip_malformed: bool = False,
+         cache: bool = True, normalizer: Optional[Standardizer] = None,
+         verbose: bool = False, progress: Optional[bool] = None) -> PhysioNetData:
+    """Load PhysioNet 2012 sets as hourly-binned tensors.
+
+    Args:
+        sets: set names among "a", "b", "c" (e.g. ``("a", "b")``); stays are concatenated in
+            this order, sorted by RecordID within a set.
+        hours: number of hourly bins T (rows after ``hours:00`` are dropped).
+        skip_malformed: skip (and count in ``n_malformed``) malformed lines instead of raising.
+        cache: reuse/write the parsed arrays as ``.npz`` in ``<cache>/physionet2012/parsed/``
+            (keyed by the options and the source files' checksums).
+        normalizer: statistics for ``x``; None fits them on the loaded stays themselves
+            (for experiments pass a :class:`Standardizer` fitted on the training split).
+        verbose: print counts of removed impossible values and skipped lines.
+        progress: tqdm bar while parsing (None: only on a terminal).
+
+    Returns:
+        :class:`PhysioNetData` with ``x`` float32 (N, hours, 84), ``y`` int64 (N,), etc.
+
+    Raises:
+        ValueError: bad arguments, malformed lines (file and line named), checksum mismatch.
+        minstn.data._download.DataNotFoundError: files missing and the download failed.
+    """
+    sets = tuple(sets)  # "a" -> ("a",), "ab" -> ("a", "b")
+    if not sets or any(s not in ("a", "b", "c") for s in sets):
+        raise ValueError(f"physionet.load: sets must be a non-empty sequence of 'a', 'b', 'c', "
+                         f"got {sets!r}")
+    if int(hours) != hours or hours < 1:
+        raise ValueError(f"physionet.load: hours must be a positive integer, got {hours!r}")
+    parts = [_load_set(s, int(hours), bool(skip_malformed), cache, progress) for s in sets]
+    removed: dict = {}
+    for p in parts:
+        for k, c in zip(p["removed_names"], p["removed_counts"]):
+            removed[str(k)] = removed.get(str(k), 0) + int(c)
+    data = PhysioNetData(
+        values=np.concatenate([p["values"] for p in parts]),
+        static=np.concatenate([p["static"] for p in parts]),
+        icu_type=np.concatenate([p["icu_type"] for p in parts]),
+        y=np.concatenate([p["y"] for p in parts]),
+        record_ids=np.concatenate([p["record_ids"] for p in parts]),
+        sets=np.concatenate([np.full(len(p["y"]), s) for s, p in zip(sets, parts)]),
+        removed=removed,
+        n_malformed=int(sum(int(p["n_malformed"]) for p in parts)),
+    )
+    data.normalizer = normalizer if normalizer is not None else Standardizer.fit(data)
+    data.x = data.normalizer.transform(data)
+    if verbose:
+        nz = {k: c for k, c in removed.items() if c}
+        print(f"physionet sets {'+'.join(sets)}: {len(data)} stays, {int(data.y.sum())} deaths; "
+              f"impossible values set to missing: {nz or 'none'}"
+              + (f"; skipped {data.n_malformed} malformed lines" if data.n_malformed else ""),
+              file=sys.stderr)
+    return data
