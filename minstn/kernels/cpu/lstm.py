@@ -1,0 +1,157 @@
+"""LSTM over a whole sequence: one forward kernel call, one BPTT backward kernel call.
+
+Per step t (gate order i, f, g, o as PyTorch):
+    a_t = x_t W_ih^T + b + h_{t-1} W_hh^T                 (N, 4H) pre-activations
+    i, f, g, o = σ(a_i), σ(a_f), tanh(a_g), σ(a_o)
+    c_t = f c_{t-1} + i g,   h_t = o tanh(c_t)
+
+BLAS does the matrix products (and their threading): the input projection of all
+T steps is one (N·T, D) x (D, 4H) product before the loop, and each step adds one
+(N, H) x (H, 4H) product. Backward runs the steps in reverse, one (N, 4H) x (4H, H)
+product per step, and collects every step's gate gradients dA (N, T, 4H) (over
+the saved gates); the weight gradients are then two big products dW_ih = dA^T X and
+dW_hh = dA^T H_prev, and dX = dA W_ih.
+
+The element-wise work between the products runs on one thread in simple loops
+that LLVM vectorises: σ and tanh need exp, and a libm exp call per element would
+cost more than all the products together at small H, so the exps of a step are
+computed in one vectorised pass (`_exp_nonpositive`). error_model="numpy" drops
+the ZeroDivisionError checks that would stop vectorisation. No numba threads: they
+would fight BLAS's own threads for the cores at every step.
+
+Saved arrays are batch-major like the input, (N, T, ·), so that the big products
+see contiguous (N·T, ·) matrices. Nothing is allocated inside the time loops.
+"""
+
+import numpy as np
+from numba import njit
+
+from .._scalar import lstm_cell_backward, sigmoid_e, tanh_e
+
+_LOG2E = 1.4426950408889634         # 1 / ln 2
+_LN2_HI = 0.6931471803691238        # ln 2 = _LN2_HI + _LN2_LO; k * _LN2_HI is exact
+_LN2_LO = 1.9082149292705877e-10
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _exp_nonpositive(z, bits):
+    """z <- exp(z) in place for a flat float64 array z ≤ 0; bits: int64 scratch, same size.
+
+    exp(z) = 2^k e^r with k = round(z / ln 2), r = z - k ln 2, |r| ≤ ln2 / 2; e^r is its
+    Taylor series to r^12 (truncation < 2e-16 relative) and 2^k is built from its
+    IEEE-754 bits, (k + 1023) << 52. Pure arithmetic, so the loop vectorises, unlike
+    a libm call. z below -708 gives exp(-708) ≈ 3e-308 (not a subnormal or 0);
+    NaN stays NaN.
+    """
+    for m in range(z.size):
+        x = z[m] if not z[m] < -708.0 else -708.0
+        k = np.floor(x * _LOG2E + 0.5)
+        k = k if k == k else 0.0                 # NaN in: NaN out (via r); cast stays defined
+        r = x - k * _LN2_HI - k * _LN2_LO
+        z[m] = 1.0 + r * (1.0 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (
+            1 / 120 + r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320 + r * (
+                1 / 362880 + r * (1 / 3628800 + r * (1 / 39916800 + r / 479001600)))))))))))
+        bits[m] = (np.int64(k) + 1023) << 52
+    two_k = bits.view(np.float64)
+    for m in range(z.size):
+        z[m] *= two_k[m]
+
+
+@njit(cache=True, error_model="numpy")
+def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev):
+    """Run the LSTM over all T steps.
+
+    x (N,T,D), h0 c0 (N,H), w_ih (4H,D), w_hh (4H,H), bias (4H,) = b_ih + b_hh.
+    Writes out (N,T,H) = h_1..h_T, h_n c_n (N,H) = h_T, c_T, and, for backward,
+    gates (N,T,4H) = post-activation i,f,g,o, cs tcs (N,T,H) = c_t, tanh(c_t),
+    hprev (N,T,H) = h_{t-1}.
+    """
+    N, T, D = x.shape
+    H = h0.shape[1]
+    G = 4 * H
+    np.dot(x.reshape(N * T, D), w_ih.T, out=gates.reshape(N * T, G))  # x_t W_ih^T, all t
+    h_n[:] = h0                                  # running h_{t-1}, ends as h_T
+    c_n[:] = c0                                  # running c_{t-1}, ends as c_T
+    a = np.empty((N, G), x.dtype)                # h_{t-1} W_hh^T
+    e = np.empty((N, G))                         # exp(-k|a|), float64
+    ec = np.empty((N, H))                        # exp(-|c_t|)
+    bits = np.empty(N * G, np.int64)             # scratch of _exp_nonpositive
+    k = np.ones(G)                               # tanh(a) = 2 σ(2a) - 1: k = 2 on the g gate
+    k[2 * H:3 * H] = 2.0
+    for t in range(T):
+        np.dot(h_n, w_hh.T, out=a)               # h_{t-1} W_hh^T  (N, 4H)
+        for n in range(N):
+            at, gt, et = a[n], gates[n, t], e[n]   # (4H,) rows
+            for j in range(G):
+                v = gt[j] + at[j] + bias[j]
+                gt[j] = v                        # pre-activation, activated below
+                et[j] = -k[j] * abs(v)
+        _exp_nonpositive(e.reshape(N * G), bits)
+        for n in range(N):
+            gt, et, cp, ct, ecn = gates[n, t], e[n], c_n[n], cs[n, t], ec[n]
+            for j in range(G):                   # i, f, o = σ(a);  g = 2 σ(2a) - 1 = tanh(a)
+                gt[j] = k[j] * sigmoid_e(gt[j], et[j]) - (k[j] - 1.0)
+            for j in range(H):
+                c = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]   # f c_{t-1} + i g
+                ct[j] = c
+                cp[j] = c
+                ecn[j] = -abs(c)
+        _exp_nonpositive(ec.reshape(N * H), bits[:N * H])
+        for n in range(N):
+            gt, ct, ecn, tct, hp, ot, hn = (gates[n, t], cs[n, t], ec[n], tcs[n, t],
+                                            hprev[n, t], out[n, t], h_n[n])
+            for j in range(H):
+                tc = tanh_e(ct[j], ecn[j])
+                tct[j] = tc
+                hp[j] = hn[j]                    # h_{t-1}
+                h = gt[3 * H + j] * tc           # o tanh(c)
+                ot[j] = h
+                hn[j] = h
+
+
+@njit(cache=True, error_model="numpy")
+def lstm_backward(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
+                  grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b):
+    """Backpropagation through time for `lstm_forward`.
+
+    Inputs as saved by the forward, plus grad_out (N,T,H), grad_h_n grad_c_n (N,H).
+    Writes grad_h0 grad_c0 (N,H), grad_x (N,T,D), grad_w_ih (4H,D), grad_w_hh (4H,H)
+    and grad_b (4H,) (the gradient of b_ih and of b_hh alike); a size-0
+    grad_x / grad_w_ih / grad_w_hh / grad_b is skipped. Overwrites `gates` with the
+    gate gradients dA (step t's gates are last read at step t), saving an array.
+        dA_t = lstm_cell_backward(gates_t, dh_t, dc_t)          (N, 4H)
+        dh_{t-1} = dA_t W_hh,  dc_{t-1} = (dc_t + dh_t o (1 - tanh² c_t)) f
+        dX = dA W_ih,  dW_ih = dA^T X,  dW_hh = dA^T H_prev,  db = Σ_{n,t} dA
+    """
+    N, T, D = x.shape
+    H = c0.shape[1]
+    G = 4 * H
+    da = np.empty((N, G), x.dtype)               # dA_t, contiguous for BLAS
+    grad_h0[:] = grad_h_n                        # running dL/dh_t from step t+1
+    grad_c0[:] = grad_c_n                        # running dL/dc_t from step t+1
+    for t in range(T - 1, -1, -1):
+        for n in range(N):
+            gt, tct, got = gates[n, t], tcs[n, t], grad_out[n, t]      # gt: i, f, g, o → dA_t
+            cp = cs[n, t - 1] if t > 0 else c0[n]          # c_{t-1}
+            dh, dc = grad_h0[n], grad_c0[n]
+            for j in range(H):
+                dai, daf, dag, dao, dcp = lstm_cell_backward(
+                    gt[j], gt[H + j], gt[2 * H + j], gt[3 * H + j], tct[j], cp[j],
+                    got[j] + dh[j], dc[j])
+                gt[j], gt[H + j], gt[2 * H + j], gt[3 * H + j] = dai, daf, dag, dao
+                dc[j] = dcp
+            dan = da[n]
+            for j in range(G):
+                dan[j] = gt[j]
+        np.dot(da, w_hh, out=grad_h0)            # dh_{t-1}  (N, H)
+    dA = gates.reshape(N * T, G)                 # dA (N*T, 4H)
+    if grad_x.size > 0:
+        np.dot(dA, w_ih, out=grad_x.reshape(N * T, D))
+    if grad_w_ih.size > 0:
+        np.dot(dA.T, x.reshape(N * T, D), out=grad_w_ih)
+    if grad_w_hh.size > 0:
+        np.dot(dA.T, hprev.reshape(N * T, H), out=grad_w_hh)
+    if grad_b.size > 0:
+        grad_b[:] = 0
+        for r in range(N * T):                   # fixed order: deterministic
+            grad_b += dA[r]
