@@ -1,0 +1,80 @@
+"""Run bookkeeping shared by the demos: run ids, environment, results JSON.
+
+The talk's lesson was that reproduction hinges on stating every parameter, so
+each demo run writes `results/<demo>/<run-id>/results.json` holding the full
+config, the seed, every metric and curve, wall time and the software/machine.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+
+
+def run_id(tag="") -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}{'-' + tag if tag else ''}"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, cwd=os.path.dirname(__file__))
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment() -> dict:
+    import numba
+    import numpy
+    import scipy
+
+    from . import __version__
+    return {
+        "minstn": __version__, "git_commit": git_commit(), "python": platform.python_version(),
+        "numpy": numpy.__version__, "numba": numba.__version__, "scipy": scipy.__version__,
+        "numba_threads": numba.get_num_threads(), "cpu": cpu_model(), "cores": os.cpu_count(),
+        "thread_env": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                  "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER")
+                       if k in os.environ},
+        "platform": platform.platform(), "date": _dt.datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def _plain(o):
+    """JSON-friendly copies of NumPy scalars/arrays and tuples."""
+    import numpy as np
+    if isinstance(o, dict):
+        return {str(k): _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_plain(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    return o
+
+
+def save_json(obj, path) -> None:
+    """Write JSON atomically (temp file + rename)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".json.tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(_plain(obj), f, indent=1)
+    os.replace(tmp, path)

@@ -1,0 +1,103 @@
+"""The networks of the four experiments, built from `minstn.nn`.
+
+Sizes follow the 2018 talk / Jaderberg et al. where stated and are recorded by
+every demo in its results JSON. Each baseline is widened so that its parameter
+count is within ±10% of the STN it is compared with (`match_hidden`).
+"""
+from __future__ import annotations
+
+from .. import nn
+
+
+def conv_out(size, k, pool=2):
+    """Spatial size after a valid k×k conv and a pool."""
+    return (size - k + 1) // pool
+
+
+def localization_net(in_channels, size, hidden=32, generator=None):
+    """conv8@7 → pool → relu → conv10@5 → pool → relu → fc(hidden) → relu.
+
+    (N, in_channels, size, size) → (N, hidden)
+    """
+    s = conv_out(conv_out(size, 7), 5)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 8, 7, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(8, 10, 5, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(10 * s * s, hidden, generator=generator), nn.ReLU())
+
+
+def classifier(in_channels, size, hidden=128, n_classes=10, dropout=0.5, generator=None):
+    """conv32@5 → pool → relu → conv64@5 → pool → relu → fc(hidden) → relu → dropout → fc.
+
+    (N, in_channels, size, size) → logits (N, n_classes)
+    """
+    s = conv_out(conv_out(size, 5), 5)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 32, 5, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(32, 64, 5, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(64 * s * s, hidden, generator=generator), nn.ReLU(),
+        nn.Dropout(dropout, generator=generator), nn.Linear(hidden, n_classes, generator=generator))
+
+
+def classifier_params(in_channels, size, hidden, n_classes=10):
+    s = conv_out(conv_out(size, 5), 5)
+    return (in_channels * 32 * 25 + 32) + (32 * 64 * 25 + 64) + \
+        (64 * s * s * hidden + hidden) + (hidden * n_classes + n_classes)
+
+
+def match_hidden(target_params, in_channels, size, n_classes=10):
+    """Width of the classifier's fc layer that brings its size closest to target_params."""
+    return min(range(8, 4096), key=lambda h: abs(classifier_params(in_channels, size, h, n_classes)
+                                                  - target_params))
+
+
+class STCNN(nn.Module):
+    """Spatial transformer → CNN classifier (experiment 1).
+
+    x (N, 1, canvas, canvas) → logits (N, 10); the transformer samples an
+    st_out × st_out view, so the classifier works on st_out-sized images.
+    """
+
+    def __init__(self, canvas=42, st_out=28, in_channels=1, n_classes=10, n_transformers=1,
+                 theta_init="identity", dropout=0.5, generator=None):
+        super().__init__()
+        inits = theta_init if isinstance(theta_init, (list, tuple)) and \
+            not isinstance(theta_init[0], (int, float)) else [theta_init] * n_transformers
+        self.transformers = []
+        for i in range(n_transformers):
+            st = nn.SpatialTransformer(localization_net(in_channels, canvas, generator=generator),
+                                       32, out_size=(st_out, st_out), theta_init=inits[i],
+                                       generator=generator)
+            setattr(self, f"st{i}", st)
+            self.transformers.append(st)
+        self.head = classifier(in_channels * n_transformers, st_out, n_classes=n_classes,
+                               dropout=dropout, generator=generator)
+
+    def transform(self, x):
+        from ..ops.basic import cat
+        views = [st(x) for st in self.transformers]              # each (N, C, s, s)
+        return views[0] if len(views) == 1 else cat(views, dim=1)
+
+    def forward(self, x):
+        return self.head(self.transform(x))
+
+    def localization_parameters(self):
+        return [p for st in self.transformers for p in st.parameters()]
+
+
+class CNN(nn.Module):
+    """The baseline: the classifier applied to the whole canvas, widened to `hidden`."""
+
+    def __init__(self, canvas=42, in_channels=1, n_classes=10, hidden=128, dropout=0.5,
+                 generator=None):
+        super().__init__()
+        self.head = classifier(in_channels, canvas, hidden, n_classes, dropout, generator)
+
+    def forward(self, x):
+        return self.head(x)
+
+
+def matched_cnn(model: nn.Module, canvas, in_channels=1, n_classes=10, **kw) -> CNN:
+    """A CNN baseline whose parameter count is closest to `model`'s."""
+    h = match_hidden(model.num_parameters(), in_channels, canvas, n_classes)
+    return CNN(canvas, in_channels, n_classes, hidden=h, **kw)
