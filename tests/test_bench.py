@@ -1,0 +1,98 @@
+"""Smoke tests of the benchmark harness bench/run.py: tiny shapes, 1 repeat, 1 thread."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN = os.path.join(ROOT, "bench", "run.py")
+FAST = "grid,conv,lstm,stcnn,memory"          # everything but the cold-cache start-up
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("bench_run", RUN)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)               # stdlib imports only: cheap
+    return mod
+
+
+def _bench(tmp_path, *flags):
+    out, md = tmp_path / "res.json", tmp_path / "table.md"
+    cmd = [sys.executable, RUN, "--quick", "--tiny", "--repeats", "1", "--threads", "1",
+           "--json", str(out), "--markdown", str(md), *flags]
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p.stdout, json.loads(out.read_text()), md.read_text()
+
+
+def test_summarise_median_iqr():
+    run = _load()
+    s = run.summarise([0.005, 0.001, 0.004, 0.002, 0.003])      # seconds
+    assert s["median_ms"] == pytest.approx(3.0)
+    assert s["q1_ms"] == pytest.approx(2.0) and s["q3_ms"] == pytest.approx(4.0)
+    assert s["iqr_ms"] == pytest.approx(2.0) and s["n"] == 5
+    assert run.summarise([0.001, 0.002])["median_ms"] == pytest.approx(1.5)
+
+
+def test_verdict():
+    run = _load()
+    assert run.verdict(0.9, 1.0) == "pass" and run.verdict(1.1, 1.0) == "FAIL"
+    assert run.verdict(0.6, 0.5, at_most=False) == "pass"
+    assert run.verdict(0.4, 0.5, at_most=False) == "FAIL"
+    assert run.verdict(None, 1.0) is None
+
+
+def test_bench_without_torch(tmp_path):
+    stdout, res, md = _bench(tmp_path, "--no-torch", "--only", FAST)
+    assert res["machine"]["torch"] is None and res["machine"]["threads"] == 1
+    assert res["machine"]["cpu_model"] and res["command"].endswith("grid,conv,lstm,stcnn,memory")
+    groups = {r["group"] for r in res["ops"]}
+    assert groups == {"grid", "conv", "lstm"}
+    for r in res["ops"]:
+        for kind in ("forward", "forward_backward"):
+            assert set(r[kind]) == {"minstn"} and r[kind]["minstn"]["median_ms"] > 0
+        assert "ratio_forward_backward" not in r and r["pass"] is None
+    assert res["stcnn_step"]["images_per_s"]["minstn"] > 0
+    assert "torch" not in res["memory"] and res["memory"]["minstn"]["tracemalloc_peak_mb"] > 0
+    assert "| affine_grid_sample (fused) |" in md and "| LSTM (1 layer) |" in md
+    assert md in stdout                                           # the table is printed too
+    rows = [ln.split(" | ") for ln in md.splitlines() if ln.startswith(("| affine", "| conv",
+                                                                          "| LSTM"))]
+    assert len(rows) == len(res["ops"])
+    for cells in rows:                      # torch fwd, fwd ratio, torch fwd+bwd, ratio, pass
+        assert [cells[i] for i in (3, 4, 6, 7)] == ["—"] * 4 and cells[9] == "— |"
+
+
+def test_bench_only_filter(tmp_path):
+    _, res, _ = _bench(tmp_path, "--no-torch", "--only", "conv1d")
+    assert [r["op"] for r in res["ops"]] == ["conv1d"]
+    assert "stcnn_step" not in res and "memory" not in res and "startup" not in res
+
+
+def test_bench_with_torch(tmp_path):
+    pytest.importorskip("torch")
+    _, res, md = _bench(tmp_path, "--only", FAST)
+    assert res["machine"]["torch"] and res["machine"]["torch_threads"] == 1
+    for r in res["ops"]:
+        assert r["forward"]["torch"]["median_ms"] > 0
+        assert r["ratio_forward_backward"] > 0 and r["pass"] in ("pass", "FAIL")
+        # both frameworks compute the same numbers (output and every gradient)
+        assert r["max_rel_diff_vs_torch"] < 1e-4, r["name"]
+    step = res["stcnn_step"]
+    assert step["params"]["minstn"] == step["params"]["torch"]
+    assert step["max_rel_diff_vs_torch"] < 1e-4
+    assert step["ratio_images_per_s"] > 0
+    assert res["memory"]["torch"]["rss_before_step_mb"] > 0
+    assert "| STCNN(canvas=20, st_out=16) | 2 |" in md
+
+
+@pytest.mark.slow
+def test_bench_startup(tmp_path):
+    _, res, md = _bench(tmp_path, "--no-torch", "--only", "startup")
+    cold, warm = res["startup"]["cold"], res["startup"]["warm"]
+    assert cold["time_to_first_batch_s"] > 0 and warm["time_to_first_batch_s"] > 0
+    assert res["startup"]["pass"] in ("pass", "FAIL")
+    assert "| warm |" in md
