@@ -1,0 +1,56 @@
+# minstn — every target works as the first command on a fresh clone (Python >= 3.10):
+# the venv is created and the package installed on demand.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+export MINSTN_DATA ?= $(abspath ../shared/data)
+
+.PHONY: install install-torch test test-nojit test-cudasim test-slow bench demo-rst demo-rts \
+        demo-addition demo-same-image demo-timeseries demos docs clean
+
+install: $(VENV)/.installed
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+# torch is optional: parity tests and benchmarks use it when present
+install-torch: install
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q 'torch==2.13.0'
+
+test: install
+	$(PYTEST) -q
+
+test-nojit: install
+	NUMBA_DISABLE_JIT=1 $(PYTEST) -q -x
+
+test-cudasim: install
+	NUMBA_ENABLE_CUDASIM=1 $(PYTEST) -q -m cudasim
+
+test-slow: install
+	$(PYTEST) -q -m slow
+
+bench: install-torch
+	$(PY) bench/run.py
+
+demo-rst demo-rts: install
+	$(PY) demos/rts.py
+
+demo-addition: install
+	$(PY) demos/addition.py
+
+demo-same-image: install
+	$(PY) demos/same_image.py
+
+demo-timeseries: install
+	$(PY) demos/timeseries.py
+
+demos: demo-rts demo-addition demo-same-image demo-timeseries
+
+docs: install
+	$(PY) docs/make_figures.py
+	$(PY) docs/make_results.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,78 @@
+"""Draw the figures of docs/stn.md into docs/figures/ (run by `make docs`)."""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import minstn  # noqa: E402
+import minstn.functional as F  # noqa: E402
+from minstn.data import mnist  # noqa: E402
+from minstn.data.distort import place  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures")
+
+
+def to_pixels(grid, size):
+    """Normalised (x, y) → pixel positions (align_corners=False)."""
+    return ((grid + 1) * size - 1) / 2
+
+
+def grid_overlay():
+    img, _ = mnist.load("test")
+    x = place(img[:1], 42)                                    # (1, 1, 42, 42)
+    theta = np.array([[[0.7, -0.3, 0.1], [0.3, 0.7, 0.0]]], np.float32)
+    ident = np.array([[[1, 0, 0], [0, 1, 0]]], np.float32)
+    n = 12                                                    # draw a 12×12 grid of points
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    for ax, th, title in ((axes[0], ident, "identity grid on the input"),
+                          (axes[1], theta, "grid of θ on the input")):
+        g = F.affine_grid(minstn.Tensor(th), (1, 1, n, n)).data[0]   # (n, n, 2)
+        p = to_pixels(g, 42)
+        ax.imshow(x[0, 0], cmap="gray")
+        ax.plot(p[..., 0], p[..., 1], "-", color="tab:orange", lw=0.6)
+        ax.plot(p[..., 0].T, p[..., 1].T, "-", color="tab:orange", lw=0.6)
+        ax.scatter(p[0, 0, 0], p[0, 0, 1], color="tab:red", s=20, zorder=3, label="output (0, 0)")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(-0.5, 41.5), ax.set_ylim(41.5, -0.5)
+    axes[0].legend(fontsize=7, loc="lower right")
+    out = F.affine_grid_sample(minstn.Tensor(x), minstn.Tensor(theta), (1, 1, 42, 42)).data
+    axes[2].imshow(out[0, 0], cmap="gray")
+    axes[2].set_title("output: the input read at the grid", fontsize=9)
+    for a in axes:
+        a.set_xticks([]), a.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(os.path.join(OUT, "grid_overlay.png"), dpi=90)
+    plt.close(fig)
+
+
+def align_corners():
+    fig, axes = plt.subplots(1, 2, figsize=(9, 2.2))
+    size = 4
+    for ax, ac in zip(axes, (True, False)):
+        for i in range(size):
+            ax.add_patch(plt.Rectangle((i - 0.5, -0.5), 1, 1, fill=False, color="gray"))
+            ax.plot(i, 0, "o", color="tab:blue")
+        for c in (-1.0, 1.0):
+            p = (c + 1) * (size - 1) / 2 if ac else ((c + 1) * size - 1) / 2
+            ax.axvline(p, color="tab:red", lw=2)
+            ax.text(p, 0.62, f"{c:+.0f}", color="tab:red", ha="center")
+        ax.set_title(f"align_corners={ac}: -1 and +1 at the " +
+                     ("corner pixel centres" if ac else "outer pixel edges"), fontsize=9)
+        ax.set_xlim(-1, size), ax.set_ylim(-0.8, 0.9), ax.set_yticks([])
+        ax.set_xticks(range(size)), ax.set_xlabel("pixel index", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(OUT, "align_corners.png"), dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    grid_overlay()
+    align_corners()
+    print(f"wrote figures to {OUT}")
