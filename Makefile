@@ -4,7 +4,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
+# the data sets beside the checkout, if there (else the loaders download into ~/.cache/minstn)
+ifneq ($(wildcard ../shared/data),)
 export MINSTN_DATA ?= $(abspath ../shared/data)
+endif
 
 .PHONY: install install-torch test test-nojit test-cudasim test-slow bench demo-rst demo-rts \
         demo-addition demo-same-image demo-timeseries demos docs clean

@@ -1,0 +1,106 @@
+"""Regenerate the tables of docs/results.md from the committed results JSON files.
+
+    python docs/make_results.py           # rewrite the tables in place
+    python docs/make_results.py --check   # exit 1 if docs/results.md is out of date
+
+Each table sits between `<!-- table:NAME -->` and `<!-- /table:NAME -->` markers;
+only the text between markers is rewritten, so the prose around them is kept.
+Numbers come only from the JSON files named in SOURCES.
+"""
+import json
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DOC = os.path.join(HERE, "results.md")
+
+SOURCES = {
+    "rts": "results/rts/default-seed0/results.json",
+    "timeseries": "results/timeseries/default-10seeds/results.json",
+}
+
+
+def load(name):
+    path = os.path.join(ROOT, SOURCES[name])
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def pct(v):
+    return f"{100 * v:.2f}%"
+
+
+def table_rts(r):
+    acc, counts = r["test_accuracy"], r["param_counts"]
+    rows = ["| test set | ST-CNN | CNN |", "| --- | --- | --- |",
+            f"| parameters | {counts['stcnn']:,} | {counts['cnn']:,} |",
+            f"| **error, training range** | **{pct(1 - acc['stcnn']['in_range'])}** | "
+            f"**{pct(1 - acc['cnn']['in_range'])}** |"]
+    for k in acc["stcnn"]:
+        rows.append(f"| accuracy, {k} | {pct(acc['stcnn'][k])} | {pct(acc['cnn'][k])} |")
+    sel = r["selection"]
+    rows.append(f"| selected epoch (val acc) | {sel['stcnn']['epoch']} ({pct(sel['stcnn']['val_acc'])}) "
+                f"| {sel['cnn']['epoch']} ({pct(sel['cnn']['val_acc'])}) |")
+    env = r["environment"]
+    rows.append("")
+    rows.append(f"Run: `{SOURCES['rts']}` — {r['config']['epochs']} epochs, batch "
+                f"{r['config']['batch_size']}, seed {r['seed']}, training "
+                f"{r['wall_time_s']['train'] / 60:.1f} min, {env['cpu']}, "
+                f"{env['numba_threads']} Numba thread(s), threads env {env.get('thread_env', {})}.")
+    return "\n".join(rows)
+
+
+def table_timeseries(r):
+    s = r["summary"]
+    ms = lambda v: f"{v['mean']:.4f} ± {v['std']:.4f}"
+    rows = ["| model | params | test AUROC (mean ± std) | test AUPRC | val AUROC | best epoch |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for m, v in s.items():
+        rows.append(f"| {m} | {r['param_counts'][m]:,} | {ms(v['test_auroc'])} | "
+                    f"{ms(v['test_auprc'])} | {ms(v['val_auroc'])} | {v['best_epoch']['mean']:.1f} |")
+    rows += ["", "| paired bootstrap on set b | ΔAUROC | 95% interval | share of resamples with Δ > 0 |",
+             "| --- | --- | --- | --- |"]
+    for name, d in r["comparisons"].items():
+        lo, hi = d["auroc_diff_ci"]
+        rows.append(f"| {name.replace('_vs_', ' − ')} | {d['auroc_diff']:+.4f} | "
+                    f"[{lo:+.4f}, {hi:+.4f}] | {d['auroc_frac_positive']:.2f} |")
+    env = r["environment"]
+    rows += ["", f"Run: `{SOURCES['timeseries']}` — seeds {r['config']['seeds']}, "
+                 f"{r['wall_time_s']['total'] / 60:.1f} min in all, {env['cpu']}, "
+                 f"threads env {env.get('thread_env', {})}."]
+    return "\n".join(rows)
+
+
+TABLES = {"rts": table_rts, "timeseries": table_timeseries}
+
+
+def render(text):
+    for name, fn in TABLES.items():
+        r = load(name)
+        body = fn(r) if r is not None else f"*(no results file at `{SOURCES[name]}` yet)*"
+        text = re.sub(rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)",
+                      lambda m: m.group(1) + body + m.group(2), text, flags=re.S)
+    return text
+
+
+def main(argv):
+    with open(DOC) as f:
+        old = f.read()
+    new = render(old)
+    if "--check" in argv:
+        if new != old:
+            print("docs/results.md is out of date: run python docs/make_results.py")
+            return 1
+        return 0
+    with open(DOC, "w") as f:
+        f.write(new)
+    print(f"updated {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
