@@ -82,8 +82,8 @@ def render(text):
     for name, fn in TABLES.items():
         r = load(name)
         body = fn(r) if r is not None else f"*(no results file at `{SOURCES[name]}` yet)*"
-        text = re.sub(rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)",
-                      lambda m: m.group(1) + body + m.group(2), text, flags=re.S)
+        text = re.sub(rf"(<!-- table:{name} -->\n)(?:.*?\n)?(<!-- /table:{name} -->)",
+                      lambda m: m.group(1) + body + "\n" + m.group(2), text, flags=re.S)
     return text
 
 
