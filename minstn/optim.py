@@ -96,6 +96,11 @@ class _Schedule:
         self.optimizer = optimizer
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.count = 0
+        self._apply(self.factor(0))          # the first step runs at factor(0), as in torch
+
+    def _apply(self, f):
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = base * f
 
     def factor(self, count) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -104,8 +109,7 @@ class _Schedule:
         """Advance one step (or epoch) and set every group's lr; returns the factor."""
         self.count += 1
         f = self.factor(self.count)
-        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            g["lr"] = base * f
+        self._apply(f)
         return f
 
 
@@ -113,8 +117,8 @@ class StepLR(_Schedule):
     """lr = base · gamma^(number of milestones reached); call step() once per epoch/step."""
 
     def __init__(self, optimizer, milestones, gamma=0.1):
-        super().__init__(optimizer)
         self.milestones, self.gamma = sorted(milestones), gamma
+        super().__init__(optimizer)
 
     def factor(self, count):
         return self.gamma ** sum(count >= m for m in self.milestones)
@@ -124,8 +128,8 @@ class WarmupCosine(_Schedule):
     """Linear warm-up over `warmup` steps, then cosine decay to 0 at `total` steps."""
 
     def __init__(self, optimizer, warmup, total):
-        super().__init__(optimizer)
         self.warmup, self.total = warmup, total
+        super().__init__(optimizer)
 
     def factor(self, count):
         if count < self.warmup:

@@ -163,3 +163,15 @@ def test_spatial_transformer1d_can_expand_and_shrink():
     st.fc.bias.data[:] = [np.log(0.5), 0.0]
     st(x)
     assert np.allclose(st.theta.data[:, 0, 0], 0.5)
+
+
+def test_warmup_cosine_starts_at_factor0_and_decays_to_zero():
+    p = nn.Parameter(np.zeros(1))
+    opt = optim.SGD([p], lr=1.0)
+    sched = optim.WarmupCosine(opt, warmup=4, total=10)
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(10):
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    np.testing.assert_allclose(lrs[:5], [0.25, 0.5, 0.75, 1.0, 1.0])
+    assert lrs[-1] == 0.0 and all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
