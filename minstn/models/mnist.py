@@ -9,40 +9,47 @@ from __future__ import annotations
 from .. import nn
 
 
+def hw(size):
+    """An int side or an (H, W) pair → (H, W)."""
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
 def conv_out(size, k, pool=2):
-    """Spatial size after a valid k×k conv and a pool."""
-    return (size - k + 1) // pool
+    """Spatial size (int, or (H, W) per side) after a valid k×k conv and a pool."""
+    if isinstance(size, int):
+        return (size - k + 1) // pool
+    return tuple((s - k + 1) // pool for s in size)
 
 
 def localization_net(in_channels, size, hidden=32, generator=None):
     """conv8@7 → pool → relu → conv10@5 → pool → relu → fc(hidden) → relu.
 
-    (N, in_channels, size, size) → (N, hidden)
+    (N, in_channels, H, W) → (N, hidden); size = H = W, or (H, W)
     """
-    s = conv_out(conv_out(size, 7), 5)
+    h, w = conv_out(conv_out(hw(size), 7), 5)
     return nn.Sequential(
         nn.Conv2d(in_channels, 8, 7, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
         nn.Conv2d(8, 10, 5, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(10 * s * s, hidden, generator=generator), nn.ReLU())
+        nn.Flatten(), nn.Linear(10 * h * w, hidden, generator=generator), nn.ReLU())
 
 
 def classifier(in_channels, size, hidden=128, n_classes=10, dropout=0.5, generator=None):
     """conv32@5 → pool → relu → conv64@5 → pool → relu → fc(hidden) → relu → dropout → fc.
 
-    (N, in_channels, size, size) → logits (N, n_classes)
+    (N, in_channels, H, W) → logits (N, n_classes); size = H = W, or (H, W)
     """
-    s = conv_out(conv_out(size, 5), 5)
+    h, w = conv_out(conv_out(hw(size), 5), 5)
     return nn.Sequential(
         nn.Conv2d(in_channels, 32, 5, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
         nn.Conv2d(32, 64, 5, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(64 * s * s, hidden, generator=generator), nn.ReLU(),
+        nn.Flatten(), nn.Linear(64 * h * w, hidden, generator=generator), nn.ReLU(),
         nn.Dropout(dropout, generator=generator), nn.Linear(hidden, n_classes, generator=generator))
 
 
 def classifier_params(in_channels, size, hidden, n_classes=10):
-    s = conv_out(conv_out(size, 5), 5)
+    h, w = conv_out(conv_out(hw(size), 5), 5)
     return (in_channels * 32 * 25 + 32) + (32 * 64 * 25 + 64) + \
-        (64 * s * s * hidden + hidden) + (hidden * n_classes + n_classes)
+        (64 * h * w * hidden + hidden) + (hidden * n_classes + n_classes)
 
 
 def match_hidden(target_params, in_channels, size, n_classes=10):
@@ -54,8 +61,9 @@ def match_hidden(target_params, in_channels, size, n_classes=10):
 class STCNN(nn.Module):
     """Spatial transformer → CNN classifier (experiment 1).
 
-    x (N, 1, canvas, canvas) → logits (N, 10); the transformer samples an
-    st_out × st_out view, so the classifier works on st_out-sized images.
+    x (N, C, canvas, canvas) → logits (N, n_classes); each transformer samples an
+    st_out × st_out view, so the classifier works on st_out-sized images. canvas and
+    st_out may be (H, W) pairs (experiment 3: a 42×84 image, 42×42 views).
     """
 
     def __init__(self, canvas=42, st_out=28, in_channels=1, n_classes=10, n_transformers=1,
@@ -66,7 +74,7 @@ class STCNN(nn.Module):
         self.transformers = []
         for i in range(n_transformers):
             st = nn.SpatialTransformer(localization_net(in_channels, canvas, generator=generator),
-                                       32, out_size=(st_out, st_out), theta_init=inits[i],
+                                       32, out_size=hw(st_out), theta_init=inits[i],
                                        generator=generator)
             setattr(self, f"st{i}", st)
             self.transformers.append(st)

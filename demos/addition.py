@@ -1,0 +1,379 @@
+"""Experiment 2: MNIST addition with two parallel spatial transformers vs a CNN of the same size.
+
+    python demos/addition.py                # full default run (~60 min on 2 cores)
+    python demos/addition.py --minutes 15   # shorter: the step count follows the budget
+    python demos/addition.py --smoke        # < 1 minute on a subset (CI runs this)
+    python demos/addition.py --eval results/addition/<run-id>   # re-test saved checkpoints
+
+Each sample holds two MNIST digits, each RTS-distorted on its own 42×42 canvas
+(rotation ±45°, translation ±0.1 of the side, scale 0.7–1.3) and stacked as
+two channels; the label is their sum (19 classes). The ST-CNN runs two
+transformers in parallel, each seeing both channels and producing its own
+2-channel view; the four channels are classified together. The CNN classifies
+the raw 2-channel input. Both models train on one stream of fresh pairs drawn
+from the training split; validation pairs come from held-out training images
+and test pairs, fixed by --test-seed, from the test split.
+
+Training length: --steps, or by default as many steps as fit in --minutes (the
+time of a step is measured on a few batches first; the resulting steps are in
+the results JSON, pass them as --steps to repeat a run exactly). Expect
+accuracy near chance for the first few thousand steps, until each transformer
+locks onto one digit. Writes results/addition/<run-id>/results.json,
+checkpoints and figures.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import minstn  # noqa: E402
+import minstn.functional as F  # noqa: E402
+from minstn import experiment, optim  # noqa: E402
+from minstn.data import mnist  # noqa: E402
+from minstn.data.addition import N_CLASSES, addition_batch, fixed_set, sampling_window  # noqa: E402
+from minstn.data.distort import RTS  # noqa: E402
+from minstn.models import STCNN, matched_cnn  # noqa: E402
+
+# ---- defaults (every one is a flag) -------------------------------------------
+MINUTES = 55.0                # training budget, both models and validation included
+STEPS = None                  # fixed number of training steps instead of --minutes
+BATCH_SIZE = 64
+LR = 1e-3
+LOC_LR_SCALE = 0.1            # localisation nets train at LR × this (stability)
+WARMUP = 0.03                 # linear warm-up over this fraction of the steps, then cosine
+CANVAS = 42
+ST_OUT = 28                   # side of each transformer's output view
+N_VAL_IMAGES = 5000           # training images held out for validation pairs
+N_VAL = 5000                  # validation pairs
+N_TEST = 10000                # test pairs (from the test split)
+EVALS = 20                    # validation evaluations over the run (model selection)
+TIMING_STEPS = 8              # batches timed to size --minutes
+TEST_SEED = 2018              # the test pairs are the same for every --seed
+SEED = 0
+MODELS = ("stcnn", "cnn")
+SMOKE = dict(steps=6, batch_size=16, evals=2, timing_steps=2, n_train_images=1000,
+             n_val_images=500, n_val=64, n_test=64)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--minutes", type=float, default=MINUTES,
+                   help="training budget; sets the number of steps from a measured step time")
+    p.add_argument("--steps", type=int, default=STEPS, help="train exactly this many steps")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    p.add_argument("--lr", type=float, default=LR)
+    p.add_argument("--loc-lr-scale", type=float, default=LOC_LR_SCALE)
+    p.add_argument("--warmup", type=float, default=WARMUP, help="warm-up fraction of the steps")
+    p.add_argument("--canvas", type=int, default=CANVAS)
+    p.add_argument("--st-out", type=int, default=ST_OUT)
+    p.add_argument("--rotation", type=float, default=45.0)
+    p.add_argument("--translation", type=float, default=0.1)
+    p.add_argument("--scale", type=float, nargs=2, default=(0.7, 1.3))
+    p.add_argument("--n-val-images", type=int, default=N_VAL_IMAGES)
+    p.add_argument("--n-val", type=int, default=N_VAL)
+    p.add_argument("--n-test", type=int, default=N_TEST)
+    p.add_argument("--n-train-images", type=int, default=None,
+                   help="draw training pairs from only this many training images")
+    p.add_argument("--evals", type=int, default=EVALS)
+    p.add_argument("--timing-steps", type=int, default=TIMING_STEPS)
+    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    p.add_argument("--test-seed", type=int, default=TEST_SEED)
+    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="Numba threads (default: all); BLAS threads follow OPENBLAS_NUM_THREADS")
+    p.add_argument("--out", default="results/addition")
+    p.add_argument("--run-id", default=None)
+    p.add_argument("--smoke", action="store_true", help="tiny run (< 1 min) for CI")
+    p.add_argument("--eval", metavar="DIR", default=None,
+                   help="re-test the checkpoints in DIR without training")
+    args = p.parse_args(argv)
+    if args.smoke:                                  # smoke sizes; flags given explicitly win
+        p.set_defaults(**SMOKE)
+        args = p.parse_args(argv)
+    return args
+
+
+def distortion(args):
+    return RTS(args.rotation, args.translation, tuple(args.scale))
+
+
+def make_models(args):
+    gen = np.random.default_rng(args.seed)
+    stcnn = STCNN(canvas=args.canvas, st_out=args.st_out, in_channels=2, n_transformers=2,
+                  n_classes=N_CLASSES, generator=gen)
+    cnn = matched_cnn(stcnn, args.canvas, in_channels=2, n_classes=N_CLASSES, generator=gen)
+    models = {"stcnn": stcnn, "cnn": cnn}
+    return {m: models[m].to(args.device) for m in args.models}
+
+
+def make_optimizer(args, name, model, lr=None):
+    lr = args.lr if lr is None else lr
+    if name == "stcnn":
+        loc = {id(p) for p in model.localization_parameters()}
+        groups = [{"params": [p for p in model.parameters() if id(p) in loc],
+                   "lr": lr * args.loc_lr_scale},
+                  {"params": [p for p in model.parameters() if id(p) not in loc]}]
+    else:
+        groups = [{"params": model.parameters()}]
+    return optim.Adam(groups, lr=lr)
+
+
+def accuracy(model, x, y, device, batch=500):
+    model.eval()
+    correct = 0
+    with minstn.no_grad():
+        for i in range(0, len(x), batch):
+            logits = model(minstn.Tensor(x[i:i + batch], device=device))       # (B, 19)
+            correct += int((logits.data.argmax(1) == y[i:i + batch]).sum())
+    model.train()
+    return correct / len(x)
+
+
+def measure_step_times(models, args, pool, rts):
+    """Median seconds per training step (data, each model) and per evaluated sample.
+
+    Steps run with a throwaway lr-0 optimiser, so parameters do not move; the first
+    step (JIT compile or cache load) is dropped.
+    """
+    rng = np.random.default_rng([args.seed, 99])
+    opts = {m: make_optimizer(args, m, model, lr=0.0) for m, model in models.items()}
+    t = {"data": [], **{m: [] for m in models}}
+    for _ in range(max(2, args.timing_steps)):
+        t0 = time.perf_counter()
+        x, y = addition_batch(*pool, args.batch_size, rng, rts, args.canvas)
+        t["data"].append(time.perf_counter() - t0)
+        for m, model in models.items():
+            t0 = time.perf_counter()
+            loss = F.cross_entropy(model(minstn.Tensor(x, device=args.device)), y)
+            opts[m].zero_grad()
+            loss.backward()
+            opts[m].step()
+            t[m].append(time.perf_counter() - t0)
+    per_step = {k: float(np.median(v[1:])) for k, v in t.items()}
+    x, y = addition_batch(*pool, min(500, args.n_val), rng, rts, args.canvas)
+    per_sample = {}
+    for m, model in models.items():
+        accuracy(model, x[:8], y[:8], args.device)                           # warm
+        t0 = time.perf_counter()
+        accuracy(model, x, y, args.device)
+        per_sample[m] = (time.perf_counter() - t0) / len(x)
+    for model in models.values():
+        model.zero_grad()
+    return per_step, per_sample
+
+
+def plan_steps(args, per_step, per_sample):
+    """Steps that fit in args.minutes, after the validation evaluations."""
+    if args.steps:
+        return args.steps
+    step = sum(per_step.values())
+    evals = args.evals * args.n_val * sum(per_sample.values())
+    return max(10, int((60 * args.minutes - evals) / step))
+
+
+def train(models, args, pool, val, rts, steps, out_dir):
+    opts = {m: make_optimizer(args, m, model) for m, model in models.items()}
+    warm = max(1, int(args.warmup * steps))
+    scheds = {m: optim.WarmupCosine(o, warm, steps) for m, o in opts.items()}
+    stream = np.random.default_rng([args.seed, 1])           # one stream of pairs for both
+    eval_at = sorted({max(1, round(steps * k / args.evals)) for k in range(1, args.evals + 1)})
+    curves = {m: {k: [] for k in ("step", "time_s", "lr", "train_loss", "train_acc", "val_acc")}
+              for m in models}
+    best = {m: (-1.0, None, 0) for m in models}
+    sums = {m: [0.0, 0, 0] for m in models}                  # loss sum, correct, samples
+    t_model = {m: 0.0 for m in models}
+    t0 = time.time()
+    bar = tqdm(range(1, steps + 1), desc="train", unit="step", disable=None, mininterval=2)
+    for step in bar:
+        x, y = addition_batch(*pool, args.batch_size, stream, rts, args.canvas)  # (B, 2, c, c)
+        xt = minstn.Tensor(x, device=args.device)
+        for m, model in models.items():
+            ts = time.perf_counter()
+            logits = model(xt)                                # (B, 19)
+            loss = F.cross_entropy(logits, y)
+            opts[m].zero_grad()
+            loss.backward()
+            opts[m].step()
+            scheds[m].step()
+            t_model[m] += time.perf_counter() - ts
+            s = sums[m]
+            s[0] += loss.item() * len(y)
+            s[1] += int((logits.data.argmax(1) == y).sum())
+            s[2] += len(y)
+        if step % 50 == 0:
+            bar.set_postfix({m: f"{sums[m][0] / max(1, sums[m][2]):.3f}" for m in models})
+        if step == eval_at[0]:
+            eval_at.pop(0)
+            for m, model in models.items():
+                va = accuracy(model, *val, args.device)
+                c = curves[m]
+                c["step"].append(step), c["time_s"].append(time.time() - t0)
+                c["lr"].append(opts[m].param_groups[-1]["lr"])
+                c["train_loss"].append(sums[m][0] / sums[m][2])
+                c["train_acc"].append(sums[m][1] / sums[m][2])
+                c["val_acc"].append(va)
+                sums[m] = [0.0, 0, 0]
+                if va > best[m][0]:                          # checkpoint the best so far
+                    best[m] = (va, model.state_dict(), step)
+                    minstn.save(best[m][1], os.path.join(out_dir, f"{m}.npz"))
+            tqdm.write(f"step {step}/{steps} ({time.time() - t0:.0f} s): " + ", ".join(
+                f"{m} loss {curves[m]['train_loss'][-1]:.3f} "
+                f"train {100 * curves[m]['train_acc'][-1]:.1f}% "
+                f"val {100 * curves[m]['val_acc'][-1]:.2f}%" for m in models))
+    for m, model in models.items():
+        model.load_state_dict(best[m][1])
+    selection = {m: {"val_acc": best[m][0], "step": best[m][2]} for m in models}
+    return curves, selection, {m: t / steps for m, t in t_model.items()}
+
+
+def windows(model, x, device):
+    """Corners (n_transformers, N, 4, 2) of each transformer's window on x, in pixels."""
+    model.eval()
+    with minstn.no_grad():
+        model.transform(minstn.Tensor(x, device=device))
+    model.train()
+    return np.stack([sampling_window(st.theta.data, x.shape[2:]) for st in model.transformers])
+
+
+def figures(models, args, test, curves, acc, out_dir, start_windows):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = ("tab:red", "tab:cyan")
+    if "stcnn" in models:
+        st = models["stcnn"]
+        x, y = test[0][:8], test[1][:8]
+        corners = windows(st, x, args.device)                              # (2, 8, 4, 2)
+        st.eval()
+        with minstn.no_grad():
+            views = [t(minstn.Tensor(x, device=args.device)).data for t in st.transformers]
+            pred = st(minstn.Tensor(x, device=args.device)).data.argmax(1)
+        st.train()
+        fig, axes = plt.subplots(6, 8, figsize=(10, 7.8))
+        for c in range(8):
+            for ch in range(2):
+                ax = axes[ch, c]
+                ax.imshow(x[c, ch], cmap="gray", vmin=0, vmax=1)
+                for k in range(2):
+                    for w, style in ((start_windows[k, c], ":"), (corners[k, c], "-")):
+                        p = np.vstack([w, w[:1]])
+                        ax.plot(p[:, 0], p[:, 1], style, color=colors[k], lw=1.3)
+                ax.set_xlim(-2, x.shape[3] + 1), ax.set_ylim(x.shape[2] + 1, -2)  # show edges
+            for k in range(2):
+                for ch in range(2):
+                    axes[2 + 2 * k + ch, c].imshow(views[k][c, ch], cmap="gray", vmin=0, vmax=1)
+            axes[0, c].set_title(f"sum {y[c]} → {pred[c]}", fontsize=8)
+        for r, name in enumerate(["input ch 1", "input ch 2", "ST1 ch 1", "ST1 ch 2",
+                                  "ST2 ch 1", "ST2 ch 2"]):
+            axes[r, 0].set_ylabel(name, fontsize=8)
+        for a in axes.flat:
+            a.set_xticks([]), a.set_yticks([])
+        fig.suptitle("inputs with each transformer's window (ST1 red, ST2 cyan; dotted: before "
+                     "training) and the two 2-channel views", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "views.png"), dpi=90)
+        plt.close(fig)
+
+    if curves:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.5))
+        for m in curves:
+            a1.plot(curves[m]["step"], curves[m]["train_loss"], "o-", ms=3, label=m)
+            a2.plot(curves[m]["step"], [100 * v for v in curves[m]["val_acc"]], "o-", ms=3, label=m)
+        a1.set_xlabel("step"), a1.set_ylabel("train loss"), a1.legend()
+        a2.axhline(100 / N_CLASSES, color="gray", ls=":", lw=1)
+        a2.set_xlabel("step"), a2.set_ylabel("validation accuracy (%)"), a2.legend()
+        a2.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "training_curves.png"), dpi=100)
+        plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(4, 3.2))
+    names = list(acc)
+    ax.bar(names, [100 * acc[m] for m in names], color=["tab:blue", "tab:orange"][:len(names)])
+    for i, m in enumerate(names):
+        ax.text(i, 100 * acc[m], f"{100 * acc[m]:.2f}%", ha="center", va="bottom", fontsize=9)
+    ax.set_ylabel("test accuracy (%)"), ax.set_ylim(0, 105)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "accuracy.png"), dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    t0 = time.time()
+    if args.threads:
+        import numba
+        numba.set_num_threads(args.threads)
+    minstn.random.manual_seed(args.seed)
+    rts = distortion(args)
+    models = make_models(args)
+    counts = {m: model.num_parameters() for m, model in models.items()}
+    print("parameters: " + ", ".join(f"{m} {c:,}" for m, c in counts.items()), flush=True)
+    if len(counts) == 2:
+        ratio = counts["cnn"] / counts["stcnn"]
+        print(f"cnn / stcnn = {ratio:.3f}" + ("" if 0.9 <= ratio <= 1.1 else "  (outside ±10%!)"))
+
+    test_x, test_y = mnist.load("test")
+    test = fixed_set(addition_batch, test_x, test_y, args.n_test, args.test_seed, rts=rts,
+                     canvas=args.canvas)                                   # (n_test, 2, c, c)
+    start_windows = windows(models["stcnn"], test[0][:8], args.device) if "stcnn" in models \
+        else None
+
+    steps = per_step = per_sample = None
+    if args.eval:
+        out_dir = args.eval
+        for m, model in models.items():
+            model.load_state_dict(minstn.load(os.path.join(out_dir, f"{m}.npz")))
+        curves, selection, train_step = None, None, None
+    else:
+        run = args.run_id or experiment.run_id("smoke" if args.smoke else "")
+        out_dir = os.path.join(args.out, run)
+        os.makedirs(out_dir, exist_ok=True)
+        train_x, train_y = mnist.load("train")
+        tr_x, tr_y, va_x, va_y = mnist.split_train_val(train_x, train_y, args.n_val_images,
+                                                       args.seed)
+        if args.n_train_images:
+            tr_x, tr_y = tr_x[:args.n_train_images], tr_y[:args.n_train_images]
+        val = fixed_set(addition_batch, va_x, va_y, args.n_val, [args.seed, 2], rts=rts,
+                        canvas=args.canvas)
+        per_step, per_sample = measure_step_times(models, args, (tr_x, tr_y), rts)
+        steps = plan_steps(args, per_step, per_sample)
+        print("time per step: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in per_step.items())
+              + f" → {steps} steps ({steps * args.batch_size:,} pairs)", flush=True)
+        curves, selection, train_step = train(models, args, (tr_x, tr_y), val, rts, steps,
+                                              out_dir)                     # saves {m}.npz
+    train_time = time.time() - t0
+    acc = {m: accuracy(model, *test, args.device) for m, model in models.items()}
+    print("test accuracy: " + ", ".join(f"{m} {100 * a:.2f}%" for m, a in acc.items()))
+    figures(models, args, test, curves, acc, out_dir, start_windows)
+    results = {
+        "demo": "addition", "config": vars(args), "seed": args.seed, "test_seed": args.test_seed,
+        "distortion": rts.to_dict(), "param_counts": counts, "steps": steps,
+        "pairs_seen": None if steps is None else steps * args.batch_size,
+        "timing_s": {"per_step": per_step, "per_eval_sample": per_sample,
+                     "per_train_step": train_step},
+        "selection": selection, "curves": curves, "test_accuracy": acc,
+        "test_error": {m: 1 - a for m, a in acc.items()},
+        "windows_px": {"start": start_windows,
+                       "end": windows(models["stcnn"], test[0][:8], args.device)}
+        if "stcnn" in models else None,
+        "wall_time_s": {"train": train_time, "total": time.time() - t0},
+        "environment": {**experiment.environment(), **{
+            k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}},
+    }
+    name = "eval.json" if args.eval else "results.json"
+    experiment.save_json(results, os.path.join(out_dir, name))
+    print(f"wrote {os.path.join(out_dir, name)}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

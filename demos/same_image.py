@@ -1,0 +1,414 @@
+"""Experiment 3: two digits in one image; how the transformers' initialisation matters.
+
+    python demos/same_image.py              # full default sweep (~60 min on 2 cores)
+    python demos/same_image.py --minutes 240 --seeds 3   # longer, closer to the talk's numbers
+    python demos/same_image.py --smoke      # < 1 minute on a subset (CI runs this)
+
+Each sample is one single-channel 42×84 image: an RTS-distorted digit in each
+42×42 half (rotation ±45°, scale 0.7–1.3, position jitter ±0.1 of the half's
+side); the label is their sum (19 classes). An STN with two transformers in
+parallel, each sampling a 42×42 view of the whole image, classifies the two
+views stacked as channels. The sweep varies the initialisation of the
+localisation nets' final layer:
+
+    lr        θ1 = [[0.5, 0, -0.5], [0, 1, 0]] (left half), θ2 = [[0.5, 0, 0.5], [0, 1, 0]]
+    identity  both θ = identity (each view: the whole image, squeezed 2× horizontally)
+    random    the default init of a linear layer (θ ≈ 0: each view magnifies the centre)
+    cnn       no transformer: a CNN of the same size on the whole image
+
+with --seeds seeds each (mean ± std, sample std). All settings of one seed
+train together on one stream of images and share every initial weight except
+the final layer of the localisation nets. Training length: --steps, or as many
+steps as fit in --minutes for the whole sweep (measured step times; the
+resulting steps are in the results JSON). The talk reported LR 92, identity
+90, random 69, CNN 85% after far longer training than the default budget.
+Writes results/same_image/<run-id>/results.json, checkpoints and figures.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import minstn  # noqa: E402
+import minstn.functional as F  # noqa: E402
+from minstn import experiment, optim  # noqa: E402
+from minstn.data import mnist  # noqa: E402
+from minstn.data.addition import (N_CLASSES, fixed_set, same_image_batch,  # noqa: E402
+                                  sampling_window)
+from minstn.data.distort import RTS  # noqa: E402
+from minstn.models import STCNN, matched_cnn  # noqa: E402
+
+# ---- defaults (every one is a flag) -------------------------------------------
+MINUTES = 60.0                # budget of the whole sweep (all settings and seeds)
+STEPS = None                  # fixed number of training steps per run instead of --minutes
+SETTINGS = ("lr", "identity", "random", "cnn")
+SEEDS = 3                     # seeds --seed, --seed + 1, ...
+BATCH_SIZE = 64
+LR = 1e-3
+LOC_LR_SCALE = 0.1            # at 1.0 a transformer flew off the image and the other froze
+WARMUP = 0.03                 # linear warm-up over this fraction of the steps, then cosine
+HEIGHT, WIDTH = 42, 84        # the image; each digit lives in one 42×42 half
+VIEW = (42, 42)               # each transformer's output
+N_VAL_IMAGES = 5000
+N_VAL = 2000
+N_TEST = 10000
+EVALS = 10
+TIMING_STEPS = 6
+TEST_SEED = 2018
+SEED = 0
+N_SHOW = 6                    # examples in the figures
+SMOKE = dict(steps=4, seeds=2, batch_size=8, evals=2, timing_steps=2, n_train_images=1000,
+             n_val_images=500, n_val=32, n_test=32)
+TALK = {"lr": 0.92, "identity": 0.90, "random": 0.69, "cnn": 0.85}
+
+THETA_LEFT = (0.5, 0.0, -0.5, 0.0, 1.0, 0.0)      # x_in = x/2 - 1/2: the left half
+THETA_RIGHT = (0.5, 0.0, 0.5, 0.0, 1.0, 0.0)      # x_in = x/2 + 1/2: the right half
+THETA_INITS = {"lr": (THETA_LEFT, THETA_RIGHT), "identity": ("identity", "identity"),
+               "random": ("random", "random")}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--minutes", type=float, default=MINUTES,
+                   help="budget of the whole sweep; sets the steps per run from measured times")
+    p.add_argument("--steps", type=int, default=STEPS, help="train each run this many steps")
+    p.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
+    p.add_argument("--seeds", type=int, default=SEEDS, help="number of seeds per setting")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    p.add_argument("--lr", type=float, default=LR)
+    p.add_argument("--loc-lr-scale", type=float, default=LOC_LR_SCALE)
+    p.add_argument("--warmup", type=float, default=WARMUP, help="warm-up fraction of the steps")
+    p.add_argument("--height", type=int, default=HEIGHT)
+    p.add_argument("--width", type=int, default=WIDTH)
+    p.add_argument("--view", type=int, nargs=2, default=VIEW, help="each transformer's output H W")
+    p.add_argument("--rotation", type=float, default=45.0)
+    p.add_argument("--translation", type=float, default=0.1,
+                   help="position jitter of each digit, fraction of its half's side")
+    p.add_argument("--scale", type=float, nargs=2, default=(0.7, 1.3))
+    p.add_argument("--n-val-images", type=int, default=N_VAL_IMAGES)
+    p.add_argument("--n-val", type=int, default=N_VAL)
+    p.add_argument("--n-test", type=int, default=N_TEST)
+    p.add_argument("--n-train-images", type=int, default=None)
+    p.add_argument("--evals", type=int, default=EVALS)
+    p.add_argument("--timing-steps", type=int, default=TIMING_STEPS)
+    p.add_argument("--test-seed", type=int, default=TEST_SEED)
+    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="Numba threads (default: all); BLAS threads follow OPENBLAS_NUM_THREADS")
+    p.add_argument("--out", default="results/same_image")
+    p.add_argument("--run-id", default=None)
+    p.add_argument("--smoke", action="store_true", help="tiny run (< 1 min) for CI")
+    args = p.parse_args(argv)
+    if args.smoke:                                  # smoke sizes; flags given explicitly win
+        p.set_defaults(**SMOKE)
+        args = p.parse_args(argv)
+    return args
+
+
+# ---- models -------------------------------------------------------------------
+def make_model(args, setting, seed):
+    """Every setting of one seed starts from the same generator state, so the STNs share all
+    initial weights except their final localisation layer."""
+    gen = np.random.default_rng(seed)
+    hw = (args.height, args.width)
+    stn = STCNN(canvas=hw, st_out=tuple(args.view), n_classes=N_CLASSES, n_transformers=2,
+                theta_init=THETA_INITS.get(setting, THETA_INITS["lr"]), generator=gen)
+    if setting != "cnn":
+        return stn.to(args.device)
+    return matched_cnn(stn, hw, n_classes=N_CLASSES,
+                       generator=np.random.default_rng(seed)).to(args.device)
+
+
+def make_optimizer(args, model, lr=None):
+    lr = args.lr if lr is None else lr
+    if isinstance(model, STCNN):
+        loc = {id(p) for p in model.localization_parameters()}
+        groups = [{"params": [p for p in model.parameters() if id(p) in loc],
+                   "lr": lr * args.loc_lr_scale},
+                  {"params": [p for p in model.parameters() if id(p) not in loc]}]
+    else:
+        groups = [{"params": model.parameters()}]
+    return optim.Adam(groups, lr=lr)
+
+
+# ---- training -----------------------------------------------------------------
+
+def accuracy(model, x, y, device, batch=500):
+    model.eval()
+    correct = 0
+    with minstn.no_grad():
+        for i in range(0, len(x), batch):
+            logits = model(minstn.Tensor(x[i:i + batch], device=device))       # (B, 19)
+            correct += int((logits.data.argmax(1) == y[i:i + batch]).sum())
+    model.train()
+    return correct / len(x)
+
+
+def batch(args, pool, n, rng, rts):
+    return same_image_batch(*pool, n, rng, rts, args.height, args.width)   # (n, 1, H, W), (n,)
+
+
+def measure_step_times(models, args, pool, rts):
+    """Median seconds per training step (data, each model) and per evaluated sample.
+
+    Steps use a throwaway lr-0 optimiser (parameters do not move); the first is dropped.
+    """
+    rng = np.random.default_rng([args.seed, 99])
+    opts = {m: make_optimizer(args, model, lr=0.0) for m, model in models.items()}
+    t = {"data": [], **{m: [] for m in models}}
+    for _ in range(max(2, args.timing_steps)):
+        t0 = time.perf_counter()
+        x, y = batch(args, pool, args.batch_size, rng, rts)
+        t["data"].append(time.perf_counter() - t0)
+        for m, model in models.items():
+            t0 = time.perf_counter()
+            loss = F.cross_entropy(model(minstn.Tensor(x, device=args.device)), y)
+            opts[m].zero_grad()
+            loss.backward()
+            opts[m].step()
+            t[m].append(time.perf_counter() - t0)
+    per_step = {k: float(np.median(v[1:])) for k, v in t.items()}
+    x, y = batch(args, pool, min(500, args.n_val), rng, rts)
+    per_sample = {}
+    for m, model in models.items():
+        accuracy(model, x[:8], y[:8], args.device)
+        t0 = time.perf_counter()
+        accuracy(model, x, y, args.device)
+        per_sample[m] = (time.perf_counter() - t0) / len(x)
+        model.zero_grad()
+    return per_step, per_sample
+
+
+def plan_steps(args, per_step, per_sample):
+    """Steps per run so that the sweep (training, validation, test) fits in args.minutes."""
+    if args.steps:
+        return args.steps
+    evals = args.seeds * (args.evals * args.n_val + args.n_test) * sum(per_sample.values())
+    return max(10, int((60 * args.minutes - evals) / (args.seeds * sum(per_step.values()))))
+
+
+def windows(model, x, device):
+    """Corners (n_transformers, N, 4, 2) of each window on x in pixels, and the views."""
+    model.eval()
+    with minstn.no_grad():
+        views = [st(minstn.Tensor(x, device=device)).data for st in model.transformers]
+    model.train()
+    corners = np.stack([sampling_window(st.theta.data, x.shape[2:]) for st in model.transformers])
+    return corners, np.stack(views)                           # (k, N, 4, 2), (k, N, C, h, w)
+
+
+def train(models, args, pool, val, rts, steps, seed, out_dir):
+    opts = {m: make_optimizer(args, model) for m, model in models.items()}
+    warm = max(1, int(args.warmup * steps))
+    scheds = {m: optim.WarmupCosine(o, warm, steps) for m, o in opts.items()}
+    stream = np.random.default_rng([seed, 1])                 # one stream for all settings
+    eval_at = sorted({max(1, round(steps * k / args.evals)) for k in range(1, args.evals + 1)})
+    curves = {m: {k: [] for k in ("step", "time_s", "train_loss", "train_acc", "val_acc")}
+              for m in models}
+    best = {m: (-1.0, None, 0) for m in models}
+    sums = {m: [0.0, 0, 0] for m in models}                   # loss sum, correct, samples
+    t0 = time.time()
+    bar = tqdm(range(1, steps + 1), desc=f"seed {seed}", unit="step", disable=None, mininterval=2)
+    for step in bar:
+        x, y = batch(args, pool, args.batch_size, stream, rts)               # (B, 1, H, W)
+        xt = minstn.Tensor(x, device=args.device)
+        for m, model in models.items():
+            logits = model(xt)                                                # (B, 19)
+            loss = F.cross_entropy(logits, y)
+            opts[m].zero_grad()
+            loss.backward()
+            opts[m].step()
+            scheds[m].step()
+            s = sums[m]
+            s[0] += loss.item() * len(y)
+            s[1] += int((logits.data.argmax(1) == y).sum())
+            s[2] += len(y)
+        if step % 50 == 0:
+            bar.set_postfix({m: f"{sums[m][0] / max(1, sums[m][2]):.3f}" for m in models})
+        if step == eval_at[0]:
+            eval_at.pop(0)
+            for m, model in models.items():
+                va = accuracy(model, *val, args.device)
+                c = curves[m]
+                c["step"].append(step), c["time_s"].append(time.time() - t0)
+                c["train_loss"].append(sums[m][0] / sums[m][2])
+                c["train_acc"].append(sums[m][1] / sums[m][2])
+                c["val_acc"].append(va)
+                sums[m] = [0.0, 0, 0]
+                if va > best[m][0]:                          # checkpoint the best so far
+                    best[m] = (va, model.state_dict(), step)
+                    minstn.save(best[m][1], os.path.join(out_dir, f"{m}_seed{seed}.npz"))
+            tqdm.write(f"seed {seed} step {step}/{steps} ({time.time() - t0:.0f} s): val "
+                       + ", ".join(f"{m} {100 * curves[m]['val_acc'][-1]:.1f}%" for m in models))
+    for m, model in models.items():
+        model.load_state_dict(best[m][1])
+    return curves, {m: {"val_acc": best[m][0], "step": best[m][2]} for m in models}
+
+
+# ---- figures ------------------------------------------------------------------
+
+def _outline(ax, corners, style, color):
+    p = np.vstack([corners, corners[:1]])
+    ax.plot(p[:, 0], p[:, 1], style, color=color, lw=1.5)
+
+
+def figures(args, test, shown, summary, curves, out_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = ("tab:red", "tab:cyan")
+    x = test[0][:N_SHOW]
+    stns = [s for s in args.settings if s != "cnn"]
+    h, w = x.shape[2:]
+    if stns:
+        fig, axes = plt.subplots(len(stns), N_SHOW, figsize=(2.2 * N_SHOW, 1.3 * len(stns) + 0.6),
+                                 squeeze=False)
+        for r, s in enumerate(stns):
+            for c in range(N_SHOW):
+                ax = axes[r, c]
+                ax.imshow(x[c, 0], cmap="gray", vmin=0, vmax=1)
+                for k in range(2):
+                    _outline(ax, shown[s]["start"][0][k, c], ":", colors[k])
+                    _outline(ax, shown[s]["end"][0][k, c], "-", colors[k])
+                ax.set_xlim(-2, w + 1), ax.set_ylim(h + 1, -2)        # margin: see edges
+                ax.set_xticks([]), ax.set_yticks([])
+            axes[r, 0].set_ylabel(s, fontsize=9)
+        fig.suptitle("sampling windows, ST1 red / ST2 cyan: dotted at the start of training, "
+                     "solid at the end", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "windows.png"), dpi=90)
+        plt.close(fig)
+
+        rows = [(s, when, k) for s in stns for when in ("start", "end") for k in range(2)]
+        fig, axes = plt.subplots(len(rows), N_SHOW, figsize=(1.2 * N_SHOW, 1.25 * len(rows)),
+                                 squeeze=False)
+        for r, (s, when, k) in enumerate(rows):
+            for c in range(N_SHOW):
+                axes[r, c].imshow(shown[s][when][1][k, c, 0], cmap="gray", vmin=0, vmax=1)
+                axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
+            axes[r, 0].set_ylabel(f"{s}\n{when} ST{k + 1}", fontsize=7)
+        fig.suptitle("each transformer's 42×42 view", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "views.png"), dpi=90)
+        plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    names = list(summary)
+    ax.bar(names, [100 * summary[s]["mean"] for s in names],
+           yerr=[100 * summary[s]["std"] for s in names], capsize=5, color="tab:blue", alpha=0.8,
+           label=f"minstn (mean ± std, {args.seeds} seeds)")
+    for i, s in enumerate(names):
+        ax.plot(np.repeat(i, len(summary[s]["per_seed"])),
+                [100 * a for a in summary[s]["per_seed"]], "k.", ms=4)
+    ax.plot(names, [100 * TALK[s] for s in names], "r_", ms=25, mew=2, label="talk")
+    ax.axhline(100 / N_CLASSES, color="gray", ls=":", lw=1)
+    ax.set_ylabel("test accuracy (%)"), ax.set_ylim(0, 112)
+    ax.legend(fontsize=8, loc="upper center", ncol=2)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "accuracy.png"), dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for s in names:
+        runs = [c[s] for c in curves]
+        acc = 100 * np.array([r["val_acc"] for r in runs])                    # (seeds, evals)
+        steps = runs[0]["step"]
+        ax.plot(steps, acc.mean(0), "o-", ms=3, label=s)
+        ax.fill_between(steps, acc.min(0), acc.max(0), alpha=0.2)
+    ax.axhline(100 / N_CLASSES, color="gray", ls=":", lw=1)
+    ax.set_xlabel("step"), ax.set_ylabel("validation accuracy (%)"), ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "training_curves.png"), dpi=100)
+    plt.close(fig)
+
+
+# ---- main ---------------------------------------------------------------------
+
+def main(argv=None):
+    args = parse_args(argv)
+    t0 = time.time()
+    if args.threads:
+        import numba
+        numba.set_num_threads(args.threads)
+    minstn.random.manual_seed(args.seed)
+    rts = RTS(args.rotation, args.translation, tuple(args.scale))
+    seeds = [args.seed + i for i in range(args.seeds)]
+    run = args.run_id or experiment.run_id("smoke" if args.smoke else "")
+    out_dir = os.path.join(args.out, run)
+    os.makedirs(out_dir, exist_ok=True)
+
+    train_x, train_y = mnist.load("train")
+    tr_x, tr_y, va_x, va_y = mnist.split_train_val(train_x, train_y, args.n_val_images, args.seed)
+    if args.n_train_images:
+        tr_x, tr_y = tr_x[:args.n_train_images], tr_y[:args.n_train_images]
+    test_x, test_y = mnist.load("test")
+    kw = dict(rts=rts, height=args.height, width=args.width)
+    test = fixed_set(same_image_batch, test_x, test_y, args.n_test, args.test_seed, **kw)
+    val = fixed_set(same_image_batch, va_x, va_y, args.n_val, [args.seed, 2], **kw)
+
+    models = {s: make_model(args, s, seeds[0]) for s in args.settings}
+    counts = {s: m.num_parameters() for s, m in models.items()}
+    print("parameters: " + ", ".join(f"{s} {c:,}" for s, c in counts.items()), flush=True)
+    per_step, per_sample = measure_step_times(models, args, (tr_x, tr_y), rts)
+    steps = plan_steps(args, per_step, per_sample)
+    print("time per step: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in per_step.items())
+          + f" → {steps} steps per run, {len(seeds)} seeds", flush=True)
+
+    runs, curves, shown = {}, [], {}
+    for seed in seeds:
+        models = {s: make_model(args, s, seed) for s in args.settings}
+        start = {s: windows(m, test[0][:N_SHOW], args.device) for s, m in models.items()
+                 if s != "cnn"}
+        c, selection = train(models, args, (tr_x, tr_y), val, rts, steps, seed, out_dir)
+        end = {s: windows(m, test[0][:N_SHOW], args.device) for s, m in models.items()
+               if s != "cnn"}
+        curves.append(c)
+        runs[seed] = {}
+        for s, m in models.items():                                 # {s}_seed{seed}.npz saved
+            runs[seed][s] = {"selection": selection[s], "curves": c[s],
+                             "test_acc": accuracy(m, *test, args.device)}
+            if s in start:
+                runs[seed][s]["windows_px"] = {"start": start[s][0], "end": end[s][0]}
+        print(f"seed {seed} test: " + ", ".join(
+            f"{s} {100 * r['test_acc']:.2f}%" for s, r in runs[seed].items()), flush=True)
+        if seed == seeds[0]:
+            shown = {s: {"start": start[s], "end": end[s]} for s in start}
+
+    summary = {}
+    for s in args.settings:
+        accs = np.array([runs[seed][s]["test_acc"] for seed in seeds])
+        summary[s] = {"mean": float(accs.mean()),
+                      "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+                      "per_seed": accs.tolist(), "talk": TALK[s]}
+    print(f"{'setting':<10}{'params':>10}{'test accuracy':>22}{'talk':>8}")
+    for s, r in summary.items():
+        print(f"{s:<10}{counts[s]:>10,}{100 * r['mean']:>13.2f} ± {100 * r['std']:.2f}%"
+              f"{100 * r['talk']:>7.0f}%")
+    figures(args, test, shown, summary, curves, out_dir)
+    results = {
+        "demo": "same_image", "config": vars(args), "seed": args.seed, "seeds": seeds,
+        "test_seed": args.test_seed, "distortion": rts.to_dict(),
+        "theta_inits": {s: THETA_INITS[s] for s in args.settings if s != "cnn"},
+        "param_counts": counts, "steps": steps, "pairs_seen": steps * args.batch_size,
+        "timing_s": {"per_step": per_step, "per_eval_sample": per_sample},
+        "summary": summary, "runs": runs,
+        "wall_time_s": {"total": time.time() - t0},
+        "environment": {**experiment.environment(), **{
+            k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}},
+    }
+    experiment.save_json(results, os.path.join(out_dir, "results.json"))
+    print(f"wrote {os.path.join(out_dir, 'results.json')}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
