@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
+# Demos run single-threaded by default: on 2 cores, OpenBLAS's threads (inside conv)
+# and Numba's (sampler, pooling) oversubscribe and a training step takes twice as
+# long as on one thread (docs/performance.md). Override: make demo-rst DEMO_ENV=
+DEMO_ENV ?= OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1
 # the data sets beside the checkout, if there (else the loaders download into ~/.cache/minstn)
 ifneq ($(wildcard ../shared/data),)
 export MINSTN_DATA ?= $(abspath ../shared/data)
@@ -38,16 +42,16 @@ bench: install-torch
 	$(PY) bench/run.py
 
 demo-rst demo-rts: install
-	$(PY) demos/rts.py
+	$(DEMO_ENV) $(PY) demos/rts.py
 
 demo-addition: install
-	$(PY) demos/addition.py
+	$(DEMO_ENV) $(PY) demos/addition.py
 
 demo-same-image: install
-	$(PY) demos/same_image.py
+	$(DEMO_ENV) $(PY) demos/same_image.py
 
 demo-timeseries: install
-	$(PY) demos/timeseries.py
+	$(DEMO_ENV) $(PY) demos/timeseries.py
 
 demos: demo-rts demo-addition demo-same-image demo-timeseries
 

@@ -69,8 +69,10 @@ def parse_args(argv=None):
     p.add_argument("--eval", metavar="DIR", default=None,
                    help="re-evaluate the checkpoints in DIR without training")
     args = p.parse_args(argv)
-    if args.smoke:
-        args.epochs, args.n_train, args.n_val, args.n_test = 1, 512, 256, 256
+    if args.smoke:                       # tiny subset; sizes given explicitly still win
+        args.epochs = 1
+        args.n_train, args.n_test = args.n_train or 512, args.n_test or 256
+        args.n_val = 256 if args.n_val == N_VAL else args.n_val
     return args
 
 

@@ -12,9 +12,14 @@ pytestmark = pytest.mark.skipif(not os.environ.get("MINSTN_DATA"),
                                 reason="needs MINSTN_DATA (real MNIST)")
 
 
+# Without the JIT (make test-nojit) every kernel is plain Python: shrink the run.
+TINY = ["--n-train", "64", "--n-val", "32", "--n-test", "32", "--batch-size", "16"] \
+    if os.environ.get("NUMBA_DISABLE_JIT") == "1" else []
+
+
 def test_smoke_run_writes_results_and_reloads(tmp_path):
     import rts
-    res = rts.main(["--smoke", "--out", str(tmp_path), "--run-id", "t"])
+    res = rts.main(["--smoke", "--out", str(tmp_path), "--run-id", "t", *TINY])
     run = tmp_path / "t"
     saved = json.loads((run / "results.json").read_text())
     for key in ("config", "seed", "param_counts", "curves", "test_accuracy", "wall_time_s",
@@ -26,5 +31,5 @@ def test_smoke_run_writes_results_and_reloads(tmp_path):
                                                     "rot90", "scale0.5", "shift0.2"}
     for png in ("rectified.png", "accuracy_vs_angle.png", "training_curves.png"):
         assert (run / png).stat().st_size > 1000
-    again = rts.main(["--smoke", "--eval", str(run)])
+    again = rts.main(["--smoke", "--eval", str(run), *TINY])
     assert again["test_accuracy"] == res["test_accuracy"]      # same checkpoints, same sets
