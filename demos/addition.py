@@ -39,6 +39,7 @@ from minstn.data import mnist  # noqa: E402
 from minstn.data.addition import N_CLASSES, addition_batch, fixed_set, sampling_window  # noqa: E402
 from minstn.data.distort import RTS  # noqa: E402
 from minstn.models import STCNN, matched_cnn  # noqa: E402
+from minstn.train import accuracy, param_groups  # noqa: E402
 
 # ---- defaults (every one is a flag) -------------------------------------------
 MINUTES = 55.0                # training budget, both models and validation included
@@ -115,25 +116,7 @@ def make_models(args):
 
 def make_optimizer(args, name, model, lr=None):
     lr = args.lr if lr is None else lr
-    if name == "stcnn":
-        loc = {id(p) for p in model.localization_parameters()}
-        groups = [{"params": [p for p in model.parameters() if id(p) in loc],
-                   "lr": lr * args.loc_lr_scale},
-                  {"params": [p for p in model.parameters() if id(p) not in loc]}]
-    else:
-        groups = [{"params": model.parameters()}]
-    return optim.Adam(groups, lr=lr)
-
-
-def accuracy(model, x, y, device, batch=500):
-    model.eval()
-    correct = 0
-    with minstn.no_grad():
-        for i in range(0, len(x), batch):
-            logits = model(minstn.Tensor(x[i:i + batch], device=device))       # (B, 19)
-            correct += int((logits.data.argmax(1) == y[i:i + batch]).sum())
-    model.train()
-    return correct / len(x)
+    return optim.Adam(param_groups(model, lr, args.loc_lr_scale), lr=lr)
 
 
 def measure_step_times(models, args, pool, rts):

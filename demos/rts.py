@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import minstn  # noqa: E402
 import minstn.functional as F  # noqa: E402
 from minstn import experiment, optim  # noqa: E402
+from minstn.train import accuracy, param_groups  # noqa: E402
 from minstn.data import mnist  # noqa: E402
 from minstn.data.distort import RTS, rts_distort  # noqa: E402
 from minstn.models import STCNN, matched_cnn  # noqa: E402
@@ -80,17 +81,6 @@ def distorted(images, rng, rts, canvas):
     return rts_distort(images, rng, rts, canvas)
 
 
-def accuracy(model, x, y, batch=500):
-    model.eval()
-    correct = 0
-    with minstn.no_grad():
-        for i in range(0, len(x), batch):
-            logits = model(minstn.Tensor(x[i:i + batch]))
-            correct += int((logits.data.argmax(1) == y[i:i + batch]).sum())
-    model.train()
-    return correct / len(x)
-
-
 def make_models(args):
     gen = np.random.default_rng(args.seed)
     stcnn = STCNN(canvas=args.canvas, st_out=args.st_out, generator=gen)
@@ -98,14 +88,8 @@ def make_models(args):
     return {"stcnn": stcnn, "cnn": cnn}
 
 
-def make_optimizer(args, name, model):
-    if name == "stcnn":
-        loc = {id(p) for p in model.localization_parameters()}
-        groups = [{"params": [p for p in model.parameters() if id(p) in loc],
-                   "lr": args.lr * args.loc_lr_scale},
-                  {"params": [p for p in model.parameters() if id(p) not in loc], "lr": args.lr}]
-    else:
-        groups = [{"params": model.parameters(), "lr": args.lr}]
+def make_optimizer(args, model):
+    groups = param_groups(model, args.lr, args.loc_lr_scale)
     if args.optimizer == "adam":
         return optim.Adam(groups, lr=args.lr)
     return optim.SGD(groups, lr=args.lr, momentum=0.9)
@@ -138,7 +122,7 @@ def evaluate(models, args, test_x, test_y):
 
 def train(models, args, train_x, train_y, val_x, val_y):
     rts = RTS(args.rotation, args.translation, tuple(args.scale))
-    opts = {m: make_optimizer(args, m, model) for m, model in models.items()}
+    opts = {m: make_optimizer(args, model) for m, model in models.items()}
     n_batches = len(train_x) // args.batch_size
     total = args.epochs * n_batches
     milestones = [int(f * total) for f in args.lr_drops]

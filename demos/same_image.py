@@ -43,6 +43,7 @@ from minstn.data.addition import (N_CLASSES, fixed_set, same_image_batch,  # noq
                                   sampling_window)
 from minstn.data.distort import RTS  # noqa: E402
 from minstn.models import STCNN, matched_cnn  # noqa: E402
+from minstn.train import accuracy, param_groups  # noqa: E402
 
 # ---- defaults (every one is a flag) -------------------------------------------
 MINUTES = 60.0                # budget of the whole sweep (all settings and seeds)
@@ -128,28 +129,10 @@ def make_model(args, setting, seed):
 
 def make_optimizer(args, model, lr=None):
     lr = args.lr if lr is None else lr
-    if isinstance(model, STCNN):
-        loc = {id(p) for p in model.localization_parameters()}
-        groups = [{"params": [p for p in model.parameters() if id(p) in loc],
-                   "lr": lr * args.loc_lr_scale},
-                  {"params": [p for p in model.parameters() if id(p) not in loc]}]
-    else:
-        groups = [{"params": model.parameters()}]
-    return optim.Adam(groups, lr=lr)
+    return optim.Adam(param_groups(model, lr, args.loc_lr_scale), lr=lr)
 
 
 # ---- training -----------------------------------------------------------------
-
-def accuracy(model, x, y, device, batch=500):
-    model.eval()
-    correct = 0
-    with minstn.no_grad():
-        for i in range(0, len(x), batch):
-            logits = model(minstn.Tensor(x[i:i + batch], device=device))       # (B, 19)
-            correct += int((logits.data.argmax(1) == y[i:i + batch]).sum())
-    model.train()
-    return correct / len(x)
-
 
 def batch(args, pool, n, rng, rts):
     return same_image_batch(*pool, n, rng, rts, args.height, args.width)   # (n, 1, H, W), (n,)

@@ -175,3 +175,16 @@ def test_warmup_cosine_starts_at_factor0_and_decays_to_zero():
         lrs.append(opt.param_groups[0]["lr"])
     np.testing.assert_allclose(lrs[:5], [0.25, 0.5, 0.75, 1.0, 1.0])
     assert lrs[-1] == 0.0 and all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
+
+
+def test_param_groups_put_localisation_nets_at_a_scaled_lr():
+    from minstn.models import STCNN
+    from minstn.train import param_groups
+    model = STCNN(canvas=28, st_out=20, generator=np.random.default_rng(0))
+    groups = param_groups(model, 1e-3, 0.1)
+    assert [g["lr"] for g in groups] == [1e-4, 1e-3]
+    loc = {id(p) for p in model.localization_parameters()}
+    assert {id(p) for p in groups[0]["params"]} == loc
+    assert sum(len(g["params"]) for g in groups) == len(model.parameters())
+    plain = nn.Linear(2, 2)
+    assert param_groups(plain, 0.5)[0]["lr"] == 0.5
