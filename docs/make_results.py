@@ -19,6 +19,7 @@ DOC = os.path.join(HERE, "results.md")
 SOURCES = {
     "rts": "results/rts/default-seed0/results.json",
     "timeseries": "results/timeseries/default-10seeds/results.json",
+    "addition": "results/addition/budget28min-seed0/results.json",
 }
 
 
@@ -75,7 +76,23 @@ def table_timeseries(r):
     return "\n".join(rows)
 
 
-TABLES = {"rts": table_rts, "timeseries": table_timeseries}
+def table_addition(r):
+    acc, counts = r["test_accuracy"], r["param_counts"]
+    rows = ["| model | params | test accuracy (10,000 pairs) | selected at step (val acc) |",
+            "| --- | --- | --- | --- |"]
+    for m in acc:
+        sel = r["selection"][m]
+        rows.append(f"| {m} | {counts[m]:,} | {pct(acc[m])} | "
+                    f"{sel.get('step', '?')} ({pct(sel['val_acc'])}) |")
+    env = r["environment"]
+    rows += ["", f"Run: `{SOURCES['addition']}` — {r['steps']:,} steps of batch "
+                 f"{r['config']['batch_size']} ({r['pairs_seen']:,} pairs), seed {r['seed']}, "
+                 f"training {r['wall_time_s']['train'] / 60:.1f} min, {env['cpu']}, "
+                 f"threads env {env.get('thread_env', {})}."]
+    return "\n".join(rows)
+
+
+TABLES = {"rts": table_rts, "timeseries": table_timeseries, "addition": table_addition}
 
 
 def render(text):

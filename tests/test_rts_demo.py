@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(not os.environ.get("MINSTN_DATA"),
 
 
 # Without the JIT (make test-nojit) every kernel is plain Python: shrink the run.
-TINY = ["--n-train", "64", "--n-val", "32", "--n-test", "32", "--batch-size", "16"] \
+TINY = ["--n-train", "16", "--n-val", "8", "--n-test", "8", "--batch-size", "8"] \
     if os.environ.get("NUMBA_DISABLE_JIT") == "1" else []
 
 
