@@ -137,44 +137,39 @@ class AffineGrid(Function):
         return gt, None, None
 
 
-class GridSample(Function):
-    @staticmethod
-    def forward(ctx, x, grid, border, align_corners):
-        x, grid = c(x), c(grid)                                      # (N,C,H,W), (N,Ho,Wo,2)
-        out = np.empty((x.shape[0], x.shape[1], grid.shape[1], grid.shape[2]), x.dtype)
-        backend(ctx.device).grid_sample_forward(x, grid, out, border, align_corners)
-        ctx.save_for_backward(x, grid)
-        ctx.flags = border, align_corners
-        return out                                                   # (N, C, Ho, Wo)
+class _Sampler(Function):
+    """The four samplers share one shape of op: input x and a differentiable p (a grid or
+    θ) go to the kernels `<kernel>_forward` / `<kernel>_backward`, and the output is
+    (N, C, *out_size). Subclasses name the kernel and document the shapes."""
+    kernel = ""
 
-    @staticmethod
-    def backward(ctx, g):
-        x, grid = ctx.saved_tensors
-        need_x, need_grid = ctx.needs_input_grad[:2]
-        gx = np.empty_like(x) if need_x else _skip(x)
-        gg = np.empty_like(grid) if need_grid else _skip(grid)
-        backend(ctx.device).grid_sample_backward(x, grid, c(g), gx, gg, *ctx.flags)
-        return gx if need_x else None, gg if need_grid else None, None, None
-
-
-class AffineGridSample(Function):
-    @staticmethod
-    def forward(ctx, x, theta, hw, border, align_corners):
-        x, theta = c(x), c(theta)                                    # (N,C,H,W), (N,2,3)
-        out = np.empty((x.shape[0], x.shape[1], *hw), x.dtype)       # (N, C, Ho, Wo)
-        backend(ctx.device).affine_grid_sample_forward(x, theta, out, border, align_corners)
-        ctx.save_for_backward(x, theta)
+    @classmethod
+    def forward(cls, ctx, x, p, out_size, border, align_corners):
+        x, p = c(x), c(p)
+        out = np.empty((x.shape[0], x.shape[1], *out_size), x.dtype)
+        getattr(backend(ctx.device), cls.kernel + "_forward")(x, p, out, border, align_corners)
+        ctx.save_for_backward(x, p)
         ctx.flags = border, align_corners
         return out
 
-    @staticmethod
-    def backward(ctx, g):
-        x, theta = ctx.saved_tensors
-        need_x, need_theta = ctx.needs_input_grad[:2]
+    @classmethod
+    def backward(cls, ctx, g):
+        x, p = ctx.saved_tensors
+        need_x, need_p = ctx.needs_input_grad[:2]
         gx = np.empty_like(x) if need_x else _skip(x)
-        gt = np.empty_like(theta) if need_theta else _skip(theta)
-        backend(ctx.device).affine_grid_sample_backward(x, theta, c(g), gx, gt, *ctx.flags)
-        return gx if need_x else None, gt if need_theta else None, None, None, None
+        gp = np.empty_like(p) if need_p else _skip(p)
+        getattr(backend(ctx.device), cls.kernel + "_backward")(x, p, c(g), gx, gp, *ctx.flags)
+        return gx if need_x else None, gp if need_p else None, None, None, None
+
+
+class GridSample(_Sampler):
+    """x (N, C, H, W), grid (N, Ho, Wo, 2), out_size (Ho, Wo)  →  (N, C, Ho, Wo)"""
+    kernel = "grid_sample"
+
+
+class AffineGridSample(_Sampler):
+    """x (N, C, H, W), theta (N, 2, 3), out_size (Ho, Wo)  →  (N, C, Ho, Wo)"""
+    kernel = "affine_grid_sample"
 
 
 def affine_grid(theta, size, align_corners=False):
@@ -210,7 +205,8 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     if grid.ndim != 4 or grid.shape[3] != 2:
         raise ValueError(f"grid must have shape (N, H_out, W_out, 2), got {grid.shape}")
     _same_batch("grid", grid, input)
-    return GridSample.apply(input, grid, border, _flag("align_corners", align_corners))
+    return GridSample.apply(input, grid, grid.shape[1:3], border,
+                            _flag("align_corners", align_corners))
 
 
 def affine_grid_sample(input, theta, out_size=None, padding_mode="zeros", align_corners=False):
@@ -249,44 +245,14 @@ class AffineGrid1d(Function):
         return gt, None, None
 
 
-class GridSample1d(Function):
-    @staticmethod
-    def forward(ctx, x, grid, border, align_corners):
-        x, grid = c(x), c(grid)                                      # (N, C, L), (N, Lo)
-        out = np.empty((x.shape[0], x.shape[1], grid.shape[1]), x.dtype)
-        backend(ctx.device).grid_sample1d_forward(x, grid, out, border, align_corners)
-        ctx.save_for_backward(x, grid)
-        ctx.flags = border, align_corners
-        return out                                                   # (N, C, Lo)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, grid = ctx.saved_tensors
-        need_x, need_grid = ctx.needs_input_grad[:2]
-        gx = np.empty_like(x) if need_x else _skip(x)
-        gg = np.empty_like(grid) if need_grid else _skip(grid)
-        backend(ctx.device).grid_sample1d_backward(x, grid, c(g), gx, gg, *ctx.flags)
-        return gx if need_x else None, gg if need_grid else None, None, None
+class GridSample1d(_Sampler):
+    """x (N, C, L), grid (N, Lo), out_size (Lo,)  →  (N, C, Lo)"""
+    kernel = "grid_sample1d"
 
 
-class AffineGridSample1d(Function):
-    @staticmethod
-    def forward(ctx, x, theta, length, border, align_corners):
-        x, theta = c(x), c(theta)                                    # (N, C, L), (N, 1, 2)
-        out = np.empty((x.shape[0], x.shape[1], length), x.dtype)    # (N, C, Lo)
-        backend(ctx.device).affine_grid_sample1d_forward(x, theta, out, border, align_corners)
-        ctx.save_for_backward(x, theta)
-        ctx.flags = border, align_corners
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        x, theta = ctx.saved_tensors
-        need_x, need_theta = ctx.needs_input_grad[:2]
-        gx = np.empty_like(x) if need_x else _skip(x)
-        gt = np.empty_like(theta) if need_theta else _skip(theta)
-        backend(ctx.device).affine_grid_sample1d_backward(x, theta, c(g), gx, gt, *ctx.flags)
-        return gx if need_x else None, gt if need_theta else None, None, None, None
+class AffineGridSample1d(_Sampler):
+    """x (N, C, L), theta (N, 1, 2), out_size (Lo,)  →  (N, C, Lo)"""
+    kernel = "affine_grid_sample1d"
 
 
 def affine_grid1d(theta, size, align_corners=False):
@@ -319,7 +285,8 @@ def grid_sample1d(input, grid, padding_mode="zeros", align_corners=False):
     if grid.ndim != 2:
         raise ValueError(f"grid must have shape (N, L_out), got {grid.shape}")
     _same_batch("grid", grid, input)
-    return GridSample1d.apply(input, grid, border, _flag("align_corners", align_corners))
+    return GridSample1d.apply(input, grid, grid.shape[1:2], border,
+                              _flag("align_corners", align_corners))
 
 
 def affine_grid_sample1d(input, theta, out_size=None, padding_mode="zeros", align_corners=False):
@@ -335,5 +302,5 @@ def affine_grid_sample1d(input, theta, out_size=None, padding_mode="zeros", alig
     _theta(theta, 1, 2)
     _same_batch("theta", theta, input)
     (length,) = _out_size(out_size, input.shape, 3)
-    return AffineGridSample1d.apply(input, theta, length, border,
+    return AffineGridSample1d.apply(input, theta, (length,), border,
                                     _flag("align_corners", align_corners))
