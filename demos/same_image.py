@@ -56,6 +56,8 @@ LOC_LR_SCALE = 0.1            # at 1.0 a transformer flew off the image and the 
 WARMUP = 0.03                 # linear warm-up over this fraction of the steps, then cosine
 HEIGHT, WIDTH = 42, 84        # the image; each digit lives in one 42×42 half
 VIEW = (42, 42)               # each transformer's output
+LOC_HIDDEN = 120              # fc width of each localisation net
+HIDDEN = 128                  # fc width of the ST-CNN's classifier (the CNN's is matched)
 N_VAL_IMAGES = 5000
 N_VAL = 2000
 N_TEST = 10000
@@ -88,6 +90,8 @@ def parse_args(argv=None):
     p.add_argument("--height", type=int, default=HEIGHT)
     p.add_argument("--width", type=int, default=WIDTH)
     p.add_argument("--view", type=int, nargs=2, default=VIEW, help="each transformer's output H W")
+    p.add_argument("--loc-hidden", type=int, default=LOC_HIDDEN)
+    p.add_argument("--hidden", type=int, default=HIDDEN)
     p.add_argument("--rotation", type=float, default=45.0)
     p.add_argument("--translation", type=float, default=0.1,
                    help="position jitter of each digit, fraction of its half's side")
@@ -120,7 +124,8 @@ def make_model(args, setting, seed):
     gen = np.random.default_rng(seed)
     hw = (args.height, args.width)
     stn = STCNN(canvas=hw, st_out=tuple(args.view), n_classes=N_CLASSES, n_transformers=2,
-                theta_init=THETA_INITS.get(setting, THETA_INITS["lr"]), generator=gen)
+                theta_init=THETA_INITS.get(setting, THETA_INITS["lr"]),
+                loc_hidden=args.loc_hidden, hidden=args.hidden, generator=gen)
     if setting != "cnn":
         return stn.to(args.device)
     return matched_cnn(stn, hw, n_classes=N_CLASSES,

@@ -64,21 +64,22 @@ class STCNN(nn.Module):
     x (N, C, canvas, canvas) → logits (N, n_classes); each transformer samples an
     st_out × st_out view, so the classifier works on st_out-sized images. canvas and
     st_out may be (H, W) pairs (experiment 3: a 42×84 image, 42×42 views).
+    loc_hidden: width of each localisation net's fc layer; hidden: the classifier's.
     """
 
     def __init__(self, canvas=42, st_out=28, in_channels=1, n_classes=10, n_transformers=1,
-                 theta_init="identity", dropout=0.5, generator=None):
+                 theta_init="identity", dropout=0.5, loc_hidden=32, hidden=128, generator=None):
         super().__init__()
         inits = theta_init if isinstance(theta_init, (list, tuple)) and \
             not isinstance(theta_init[0], (int, float)) else [theta_init] * n_transformers
         self.transformers = []
         for i in range(n_transformers):
-            st = nn.SpatialTransformer(localization_net(in_channels, canvas, generator=generator),
-                                       32, out_size=hw(st_out), theta_init=inits[i],
+            loc = localization_net(in_channels, canvas, hidden=loc_hidden, generator=generator)
+            st = nn.SpatialTransformer(loc, loc_hidden, out_size=hw(st_out), theta_init=inits[i],
                                        generator=generator)
             setattr(self, f"st{i}", st)
             self.transformers.append(st)
-        self.head = classifier(in_channels * n_transformers, st_out, n_classes=n_classes,
+        self.head = classifier(in_channels * n_transformers, st_out, hidden, n_classes=n_classes,
                                dropout=dropout, generator=generator)
 
     def transform(self, x):
