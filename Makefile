@@ -26,8 +26,10 @@ $(VENV)/.installed: setup.py
 install-torch: install
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q 'torch==2.13.0'
 
+# CPU suite (the CUDA tests skip without a GPU), then the CUDA kernels in the simulator
 test: install
 	$(PYTEST) -q
+	NUMBA_ENABLE_CUDASIM=1 $(PYTEST) -q -m cudasim
 
 test-nojit: install
 	NUMBA_DISABLE_JIT=1 $(PYTEST) -q -x

@@ -2,13 +2,15 @@
 
 `params` is a list of Parameters or, as in PyTorch, a list of parameter groups
 (`{"params": [...], "lr": 1e-4}`) so that part of a model (say a localisation
-net) can train at its own learning rate. Updates are in place on `param.data`.
+net) can train at its own learning rate. Updates are in place on `param.data`,
+by the update kernels of the parameter's device (`kernels/<device>/optim.py`);
+the optimiser state lives on that device too.
 """
 from __future__ import annotations
 
 import math
 
-import numpy as np
+from .kernels import backend
 
 
 class Optimizer:
@@ -51,19 +53,13 @@ class SGD(Optimizer):
 
     def step(self):
         for group, p, st in self._items():
-            g = p.grad
-            if group["weight_decay"]:
-                g = g + group["weight_decay"] * p.data
+            be = backend(p.device)
             mu = group["momentum"]
-            if mu:
-                v = st.get("v")
-                if v is None:
-                    v = st["v"] = np.array(g, copy=True)
-                else:
-                    v *= mu
-                    v += g
-                g = g + mu * v if group["nesterov"] else v
-            p.data -= (group["lr"] * g).astype(p.dtype, copy=False)
+            first = "v" not in st
+            if first:
+                st["v"] = be.empty_like(p.data) if mu else be.skip(p.dtype)
+            be.sgd_update(p.data, p.grad, st["v"], group["lr"], mu, group["weight_decay"],
+                          group["nesterov"], first)
 
 
 class Adam(Optimizer):
@@ -74,21 +70,14 @@ class Adam(Optimizer):
 
     def step(self):
         for group, p, st in self._items():
-            g = p.grad
-            if group["weight_decay"]:
-                g = g + group["weight_decay"] * p.data
+            be = backend(p.device)
             if "m" not in st:
-                st["t"], st["m"], st["v"] = 0, np.zeros_like(p.data), np.zeros_like(p.data)
+                st["t"], st["m"], st["v"] = 0, be.zeros_like(p.data), be.zeros_like(p.data)
             st["t"] += 1
             b1, b2 = group["betas"]
-            m, v = st["m"], st["v"]
-            m *= b1
-            m += (1 - b1) * g                  # m = β1 m + (1-β1) g
-            v *= b2
-            v += (1 - b2) * (g * g)            # v = β2 v + (1-β2) g²
-            c1, c2 = 1 - b1 ** st["t"], 1 - b2 ** st["t"]
-            # p -= lr · m̂ / (√v̂ + ε) with m̂ = m / c1, v̂ = v / c2
-            p.data -= (group["lr"] / c1) * m / (np.sqrt(v) / math.sqrt(c2) + group["eps"])
+            # m = β1 m + (1-β1) g;  v = β2 v + (1-β2) g²;  p -= lr · m̂ / (√v̂ + ε)
+            be.adam_update(p.data, p.grad, st["m"], st["v"], group["lr"], b1, b2,
+                           group["eps"], group["weight_decay"], st["t"])
 
 
 class _Schedule:

@@ -7,13 +7,23 @@ import tempfile
 import numpy as np
 
 
+def _host(v) -> np.ndarray:
+    """A state value (Tensor, device array or array-like) as a host np.ndarray."""
+    if hasattr(v, "numpy"):
+        return np.asarray(v.numpy())
+    if getattr(v, "__cuda_ndarray__", False) and not isinstance(v, np.ndarray):
+        return v.copy_to_host()
+    return np.asarray(v)
+
+
 def save(state_dict, path) -> None:
-    """Write `state_dict` (name → array) to `path` (.npz) via a temp file and rename,
+    """Write `state_dict` (name → array or Tensor, on any device) to `path` (.npz) via a
+    temp file and rename,
     so a crash never leaves a half-written checkpoint."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    arrays = {k: np.asarray(getattr(v, "data", v)) for k, v in state_dict.items()}
+    arrays = {k: _host(v) for k, v in state_dict.items()}
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
     try:
         with os.fdopen(fd, "wb") as f:

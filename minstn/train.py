@@ -21,12 +21,13 @@ def param_groups(model, lr, loc_lr_scale=1.0):
 
 
 def accuracy(model, x, y, device="cpu", batch=500) -> float:
-    """Share of x (N, ...) whose argmax logit equals y (N,), in eval mode, in batches."""
+    """Share of x (N, ...) whose argmax logit equals y (N,), in eval mode, in batches
+    (x: host array, moved to `device` batch by batch; the argmax runs on the host)."""
     model.eval()
     correct = 0
     with no_grad():
         for i in range(0, len(x), batch):
             logits = model(Tensor(x[i:i + batch], device=device))            # (B, K)
-            correct += int((np.asarray(logits.data).argmax(1) == y[i:i + batch]).sum())
+            correct += int((logits.numpy().argmax(1) == y[i:i + batch]).sum())  # on the host
     model.train()
     return correct / len(x)

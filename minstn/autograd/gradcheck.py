@@ -10,13 +10,15 @@ with the central difference
 whose error is O(eps^2) plus rounding O(ulp / eps); in float64 with eps=1e-6
 both are ~1e-10 relative, so tolerances of 1e-6 leave room only for real bugs.
 Random output weights make it unlikely that errors cancel in the sum.
-Points where f has a kink (relu at 0, max ties, integer sample coordinates of
+On a GPU device the perturbed input is copied to the device for each
+evaluation. Points where f has a kink (relu at 0, max ties, integer sample coordinates of
 the bilinear sampler) must be kept away from the test inputs.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..kernels import backend
 from .function import no_grad
 from .tensor import Tensor
 
@@ -31,7 +33,13 @@ def _outputs(fn, inputs):
 
 
 def _weighted_sum(outs, weights) -> float:
-    return float(sum(np.sum(o.data * w) for o, w in zip(outs, weights) if w is not None))
+    return float(sum(np.sum(o.numpy() * w) for o, w in zip(outs, weights) if w is not None))
+
+
+def _sync(t, x, be):
+    """Give the tensor t the (perturbed) host values x (a no-op on the CPU: x is t.data)."""
+    if t.device != "cpu":
+        t.data = be.from_host(x)
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0) -> bool:
@@ -59,17 +67,20 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0) -> bool:
     for o, w in zip(outs, weights):
         if w is None or not o.requires_grad:
             continue
-        term = (o * Tensor(w)).sum()
+        term = (o * Tensor(w, device=o.device)).sum()
         loss = term if loss is None else loss + term
     for i in wrt:
         inputs[i].grad = None
     if loss is not None:
         loss.backward()
-    analytic = {i: (inputs[i].grad if inputs[i].grad is not None
-                    else np.zeros_like(inputs[i].data)) for i in wrt}
+    analytic = {i: (backend(inputs[i].device).to_host(inputs[i].grad)
+                    if inputs[i].grad is not None else np.zeros_like(inputs[i].numpy()))
+                for i in wrt}
 
     for i in wrt:
-        x = inputs[i].data
+        t = inputs[i]
+        be = backend(t.device)
+        x = t.data if t.device == "cpu" else t.numpy()   # host copy on a GPU device
         numeric = np.zeros_like(x)
         if not x.flags.c_contiguous:
             raise ValueError(f"gradcheck: input {i} must be C-contiguous")
@@ -78,11 +89,14 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0) -> bool:
             for k in range(flat.size):
                 orig = flat[k]
                 flat[k] = orig + eps
+                _sync(t, x, be)
                 hi = _weighted_sum(_outputs(fn, inputs), weights)
                 flat[k] = orig - eps
+                _sync(t, x, be)
                 lo = _weighted_sum(_outputs(fn, inputs), weights)
                 flat[k] = orig
                 nflat[k] = (hi - lo) / (2 * eps)
+            _sync(t, x, be)
         a = analytic[i]
         err = np.abs(a - numeric) - (atol + rtol * np.abs(numeric))
         if np.any(err > 0) or not np.all(np.isfinite(a)):

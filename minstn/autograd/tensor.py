@@ -1,6 +1,7 @@
 """`Tensor`: an array plus the bookkeeping reverse-mode autodiff needs.
 
-A tensor holds `data` (a NumPy array on "cpu"), `requires_grad`, `grad`, and,
+A tensor holds `data` (a NumPy array on "cpu", a numba device array on
+"cuda"), `requires_grad`, `grad` (on the same device), and,
 when it was produced by a recorded `Function`, the `Node` of that call and which
 of the node's outputs it is. `backward()` walks the nodes in reverse
 topological order, calls each `Function.backward` once with the summed
@@ -12,14 +13,21 @@ import numbers
 
 import numpy as np
 
+from ..kernels import backend
 from .function import Node, is_grad_enabled
 
 _FLOATS = (np.float32, np.float64)
 
 
+def _is_device_array(x) -> bool:
+    return not isinstance(x, np.ndarray) and getattr(x, "__cuda_ndarray__", False)
+
+
 def _as_array(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
+    if _is_device_array(data):
+        data = data.copy_to_host()
     if dtype is not None:
         return np.ascontiguousarray(data, dtype=dtype)
     if isinstance(data, np.ndarray):
@@ -39,7 +47,9 @@ class Tensor:
 
     data: array-like. Python numbers and lists become float32; NumPy float32 and
     float64 arrays keep their dtype (gradchecks run in float64); integer arrays
-    stay integer (labels) and cannot require gradients.
+    stay integer (labels) and cannot require gradients. On device="cuda" the
+    data is copied to the GPU (a numba device array; a device array given as
+    data is used as it is).
     """
 
     __array_priority__ = 1000  # make ndarray + Tensor call Tensor.__radd__
@@ -47,11 +57,15 @@ class Tensor:
     def __init__(self, data, requires_grad=False, device="cpu", dtype=None):
         from ..device import check_device
         self.device = check_device(device)
-        if self.device != "cpu":
-            raise NotImplementedError(
-                "only device='cpu' is implemented so far; the CUDA backend is tracked "
-                "in its own issue")
-        self.data = _as_array(data, dtype)
+        if isinstance(data, Tensor):
+            data = data.data
+        if self.device != "cpu" and _is_device_array(data) and \
+                (dtype is None or np.dtype(dtype) == data.dtype):
+            self.data = backend(self.device).contiguous(data)
+        elif self.device != "cpu":
+            self.data = backend(self.device).from_host(_as_array(data, dtype))
+        else:
+            self.data = _as_array(data, dtype)
         if requires_grad and self.data.dtype not in _FLOATS:
             raise TypeError(
                 f"only float32/float64 tensors can require gradients, got {self.data.dtype}")
@@ -69,7 +83,8 @@ class Tensor:
         return t
 
     # ---- introspection -------------------------------------------------
-    shape = property(lambda self: self.data.shape)
+    shape = property(lambda self: tuple(self.data.shape))  # plain tuple (the simulator's
+    #                                                         FakeShape rejects shape[-1])
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
     is_leaf = property(lambda self: self._node is None)
@@ -85,15 +100,16 @@ class Tensor:
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
-        return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}, " \
-               f"dtype={self.dtype}{grad})"
+        dev = "" if self.device == "cpu" else f", device='{self.device}'"
+        return f"Tensor({np.array2string(self.numpy(), precision=4, threshold=20)}, " \
+               f"dtype={self.dtype}{dev}{grad})"
 
     def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (shares memory on CPU)."""
-        return self.data
+        """The data as a NumPy array (shares memory on CPU, a copy from the GPU)."""
+        return self.data if self.device == "cpu" else backend(self.device).to_host(self.data)
 
     def item(self):
-        return self.data.item()
+        return self.numpy().item()
 
     def detach(self) -> "Tensor":
         """Same data, cut from the graph."""
@@ -106,16 +122,22 @@ class Tensor:
         return self
 
     def to(self, device: str) -> "Tensor":
+        """This tensor on `device` (itself if it is there; else a copy, a new leaf)."""
         from ..device import check_device
         if check_device(device) == self.device:
             return self
-        return Tensor(self.data, self.requires_grad, device)
+        return Tensor(self.numpy(), self.requires_grad, device)
+
+    def _astype(self, dtype) -> "Tensor":
+        if self.dtype == dtype:
+            return self
+        return Tensor(backend(self.device).astype(self.data, dtype), device=self.device)
 
     def float(self) -> "Tensor":
-        return self if self.dtype == np.float32 else Tensor(self.data, dtype=np.float32)
+        return self._astype(np.float32)
 
     def double(self) -> "Tensor":
-        return self if self.dtype == np.float64 else Tensor(self.data, dtype=np.float64)
+        return self._astype(np.float64)
 
     # ---- reverse mode ----------------------------------------------------
     def backward(self, grad=None) -> None:
@@ -127,14 +149,23 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(no input of the computation had requires_grad=True)")
+        be = backend(self.device)
         if grad is None:
             if self.data.size != 1:
                 raise RuntimeError(
                     f"backward() without a grad argument needs a one-element tensor, "
                     f"got shape {self.shape}; pass grad= with that shape")
-            grad = np.ones_like(self.data)
+            grad = be.ones_like(self.data)
         else:
-            grad = _as_array(grad, self.dtype)
+            if isinstance(grad, Tensor):
+                if grad.device != self.device:
+                    raise RuntimeError(f"backward: grad is on {grad.device}, the tensor on "
+                                       f"{self.device}")
+                grad = grad.data
+            if _is_device_array(grad) and self.device != "cpu":
+                grad = be.astype(be.contiguous(grad), self.dtype)
+            else:
+                grad = be.from_host(_as_array(grad, self.dtype))
             if grad.shape != self.shape:
                 raise ValueError(f"grad must have shape {self.shape}, got {grad.shape}")
         if self._node is None:
@@ -152,7 +183,7 @@ class Tensor:
             if ctx is None:
                 raise RuntimeError("backward through a graph a second time: the saved "
                                    "arrays were freed after the first backward")
-            gs = [np.zeros(s, d) if g is None else g
+            gs = [be.zeros(s, d) if g is None else g
                   for g, (s, d) in zip(grads, ctx._out_meta)]
             in_grads = node.fn.backward(ctx, *gs)
             node.ctx = None                    # free saved arrays
@@ -176,15 +207,16 @@ class Tensor:
                     if slot is None:
                         slot = t._node.grads = [None] * t._node.n_outputs
                     prev = slot[t._index]
-                    slot[t._index] = g if prev is None else prev + g
+                    slot[t._index] = g if prev is None else be.add(prev, g)
 
     def _accumulate(self, g):
+        be = backend(self.device)
         if g.dtype != self.dtype:
-            g = g.astype(self.dtype)
+            g = be.astype(g, self.dtype)
         if self.grad is None:
-            self.grad = np.array(g, copy=True)   # never alias a kernel buffer
+            self.grad = be.copy(g)               # never alias a kernel buffer
         else:
-            self.grad += g
+            be.iadd(self.grad, g)
 
     # ---- operators (defined in minstn.ops.basic) --------------------------
     def __add__(self, o): return _b.add(self, o)
@@ -216,10 +248,10 @@ class Tensor:
         return _b.Permute.apply(self, tuple(dims))
     T = property(lambda self: self.transpose(-1, -2) if self.ndim > 1 else self)
 
-    # comparisons give plain (non-differentiable) arrays, as masks
-    def __eq__(self, o): return self.data == (o.data if isinstance(o, Tensor) else o)
-    def __lt__(self, o): return self.data < (o.data if isinstance(o, Tensor) else o)
-    def __gt__(self, o): return self.data > (o.data if isinstance(o, Tensor) else o)
+    # comparisons give plain (non-differentiable) host arrays, as masks
+    def __eq__(self, o): return self.numpy() == (o.numpy() if isinstance(o, Tensor) else o)
+    def __lt__(self, o): return self.numpy() < (o.numpy() if isinstance(o, Tensor) else o)
+    def __gt__(self, o): return self.numpy() > (o.numpy() if isinstance(o, Tensor) else o)
     __hash__ = object.__hash__
 
 

@@ -6,6 +6,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..autograd.tensor import Tensor
+from ..kernels import backend
 
 
 class Parameter(Tensor):
@@ -76,8 +77,8 @@ class Module:
             p.grad = None
 
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Name → copy of each parameter's array."""
-        return OrderedDict((n, np.array(p.data, copy=True)) for n, p in self.named_parameters())
+        """Name → copy of each parameter's array (a host np.ndarray, whatever the device)."""
+        return OrderedDict((n, np.array(p.numpy(), copy=True)) for n, p in self.named_parameters())
 
     def load_state_dict(self, state, strict: bool = True):
         own = dict(self.named_parameters())
@@ -92,18 +93,22 @@ class Module:
             if v.shape != p.shape:
                 raise ValueError(f"load_state_dict: {n} has shape {p.shape}, "
                                  f"the state holds {v.shape}")
-            p.data = np.array(v, dtype=p.dtype, copy=True)
+            v = np.array(v, dtype=p.dtype, copy=True)
+            p.data = v if p.device == "cpu" else backend(p.device).from_host(v)
         return self
 
     def to(self, device):
+        """Move every parameter to `device` in place (the Parameter objects stay, so an
+        optimiser built before still holds them); gradients are dropped."""
         for p in self.parameters():
             moved = p.to(device)
-            p.data, p.device = moved.data, moved.device
+            if moved is not p:
+                p.data, p.device, p.grad = moved.data, moved.device, None
         return self
 
     def double(self):
         for p in self.parameters():
-            p.data = p.data.astype(np.float64)
+            p.data = backend(p.device).astype(p.data, np.float64)
         return self
 
     def extra_repr(self) -> str:

@@ -22,10 +22,16 @@ def float_tensor(name, x, ndim=None, dtype=None):
 
 
 def c(a):
-    """C-contiguous view or copy, as the kernels expect."""
-    return np.ascontiguousarray(a)
+    """C-contiguous view or copy, as the kernels expect (NumPy or device array)."""
+    if isinstance(a, np.ndarray) or not getattr(a, "__cuda_ndarray__", False):
+        return np.ascontiguousarray(a)
+    from ..kernels import backend
+    return backend("cuda").contiguous(a)
 
 
-def empty(dtype):
-    """A length-0 array: tells a kernel to skip an optional input or gradient."""
-    return np.zeros(0, dtype)
+def empty(dtype, device="cpu"):
+    """A length-0 array on `device`: tells a kernel to skip an optional input or gradient."""
+    if device == "cpu":
+        return np.zeros(0, dtype)
+    from ..kernels import backend
+    return backend(device).skip(dtype)

@@ -14,7 +14,7 @@ class _Pointwise(Function):
     @classmethod
     def forward(cls, ctx, x):
         x = c(x)
-        out = np.empty_like(x)
+        out = backend(ctx.device).empty_like(x)
         getattr(backend(ctx.device), cls.name + "_forward")(x, out)
         ctx.save_for_backward(out)
         return out
@@ -22,7 +22,7 @@ class _Pointwise(Function):
     @classmethod
     def backward(cls, ctx, g):
         (out,) = ctx.saved_tensors
-        gx = np.empty_like(out)
+        gx = backend(ctx.device).empty_like(out)
         getattr(backend(ctx.device), cls.name + "_backward")(out, c(g), gx)
         return gx
 
@@ -57,15 +57,19 @@ def sigmoid(input):
 class Dropout(Function):
     @staticmethod
     def forward(ctx, x, keep, scale):
-        out = np.empty_like(x)
-        backend(ctx.device).dropout_forward(c(x), keep, scale, out)
+        be = backend(ctx.device)
+        keep = be.from_host(keep)                      # the mask is drawn on the host
+        x = c(x)
+        out = be.empty_like(x)
+        be.dropout_forward(x, keep, scale, out)
         ctx.keep, ctx.scale = keep, scale
         return out
 
     @staticmethod
     def backward(ctx, g):
-        gx = np.empty_like(g)
-        backend(ctx.device).dropout_backward(ctx.keep, ctx.scale, c(g), gx)
+        g = c(g)
+        gx = backend(ctx.device).empty_like(g)
+        backend(ctx.device).dropout_backward(ctx.keep, ctx.scale, g, gx)
         return gx, None, None
 
 

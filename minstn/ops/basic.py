@@ -1,7 +1,9 @@
 """Tensor arithmetic as `Function`s: broadcasting ops, reductions, shape ops.
 
-These are the small glue ops models need between the heavy kernels; on CPU they
-are single NumPy calls, each with its gradient written next to it. Broadcasting
+These are the small glue ops models need between the heavy kernels, each with
+its gradient written next to it. They call the array backend of their device
+(`minstn.kernels.backend(ctx.device)`): on the CPU single NumPy calls, on CUDA
+the broadcasting/reduction/copy kernels of `kernels/cuda/array.py`. Broadcasting
 follows NumPy: the backward of a broadcast input sums the gradient over the
 broadcast axes (`unbroadcast`).
 """
@@ -10,16 +12,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.function import Function
+from ..kernels import backend
 
 
-def unbroadcast(grad, shape):
-    """Sum `grad` down to `shape`, undoing NumPy broadcasting."""
+def unbroadcast(grad, shape, be=None):
+    """Sum `grad` down to `shape`, undoing NumPy broadcasting (`be`: the array backend)."""
     if grad.shape == shape:
         return grad
+    be = be or backend("cpu")
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and grad.shape[lead + i] != 1)
-    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+    return be.reshape(be.reduce_sum(grad, axes, True), shape)
 
 
 def _tensor(x, like):
@@ -35,62 +39,72 @@ def _pair(a, b):
     return _tensor(a, like), _tensor(b, like)
 
 
+def _swap_last(x):
+    """The axis order that swaps the last two axes of x."""
+    return tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+
+
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.shapes = a.shape, b.shape
-        return a + b
+        return backend(ctx.device).add(a, b)
 
     @staticmethod
     def backward(ctx, g):
+        be = backend(ctx.device)
         sa, sb = ctx.shapes
-        return unbroadcast(g, sa), unbroadcast(g, sb)
+        return unbroadcast(g, sa, be), unbroadcast(g, sb, be)
 
 
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.shapes = a.shape, b.shape
-        return a - b
+        return backend(ctx.device).sub(a, b)
 
     @staticmethod
     def backward(ctx, g):
+        be = backend(ctx.device)
         sa, sb = ctx.shapes
-        return unbroadcast(g, sa), unbroadcast(-g, sb)
+        return unbroadcast(g, sa, be), unbroadcast(be.neg(g), sb, be)
 
 
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a * b
+        return backend(ctx.device).mul(a, b)
 
     @staticmethod
     def backward(ctx, g):                     # d(ab) = b da + a db
+        be = backend(ctx.device)
         a, b = ctx.saved_tensors
-        return unbroadcast(g * b, a.shape), unbroadcast(g * a, b.shape)
+        return unbroadcast(be.mul(g, b), a.shape, be), unbroadcast(be.mul(g, a), b.shape, be)
 
 
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a / b
+        return backend(ctx.device).div(a, b)
 
     @staticmethod
     def backward(ctx, g):                     # d(a/b) = da/b - a db/b^2
+        be = backend(ctx.device)
         a, b = ctx.saved_tensors
-        return unbroadcast(g / b, a.shape), unbroadcast(-g * a / (b * b), b.shape)
+        gb = be.div(be.mul(be.neg(g), a), be.mul(b, b))
+        return unbroadcast(be.div(g, b), a.shape, be), unbroadcast(gb, b.shape, be)
 
 
 class Neg(Function):
     @staticmethod
     def forward(ctx, a):
-        return -a
+        return backend(ctx.device).neg(a)
 
     @staticmethod
     def backward(ctx, g):
-        return -g
+        return backend(ctx.device).neg(g)
 
 
 class Pow(Function):
@@ -98,37 +112,38 @@ class Pow(Function):
     def forward(ctx, a, p):
         ctx.save_for_backward(a)
         ctx.p = p
-        return a ** p
+        return backend(ctx.device).power(a, p)
 
     @staticmethod
     def backward(ctx, g):                     # d(a^p) = p a^(p-1) da
+        be = backend(ctx.device)
         (a,) = ctx.saved_tensors
-        return g * ctx.p * a ** (ctx.p - 1), None
+        return be.mul(be.mul(g, ctx.p), be.power(a, ctx.p - 1)), None
 
 
 class Exp(Function):
     @staticmethod
     def forward(ctx, a):
-        y = np.exp(a)
+        y = backend(ctx.device).exp(a)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        return g * y
+        return backend(ctx.device).mul(g, y)
 
 
 class Log(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return np.log(a)
+        return backend(ctx.device).log(a)
 
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return g / a
+        return backend(ctx.device).div(g, a)
 
 
 class MatMul(Function):
@@ -137,34 +152,42 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a @ b
+        return backend(ctx.device).matmul(a, b)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g):                     # ga = g b^T, gb = a^T g
+        be = backend(ctx.device)
         a, b = ctx.saved_tensors
         if a.ndim == 1 or b.ndim == 1:
-            a2 = a[None] if a.ndim == 1 else a
-            b2 = b[:, None] if b.ndim == 1 else b
-            g2 = g.reshape(a2.shape[:-1] + b2.shape[-1:])
-            ga, gb = g2 @ np.swapaxes(b2, -1, -2), np.swapaxes(a2, -1, -2) @ g2
-            return ga.reshape(a.shape) if a.ndim == 1 else unbroadcast(ga, a.shape), \
-                gb.reshape(b.shape) if b.ndim == 1 else unbroadcast(gb, b.shape)
-        ga = g @ np.swapaxes(b, -1, -2)
-        gb = np.swapaxes(a, -1, -2) @ g
-        return unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)
+            a2 = be.reshape(a, (1,) + a.shape) if a.ndim == 1 else a
+            b2 = be.reshape(b, b.shape + (1,)) if b.ndim == 1 else b
+            g2 = be.reshape(g, a2.shape[:-1] + b2.shape[-1:])
+            ga = be.matmul(g2, be.transpose(b2, _swap_last(b2)))
+            gb = be.matmul(be.transpose(a2, _swap_last(a2)), g2)
+            return be.reshape(ga, a.shape) if a.ndim == 1 else unbroadcast(ga, a.shape, be), \
+                be.reshape(gb, b.shape) if b.ndim == 1 else unbroadcast(gb, b.shape, be)
+        ga = be.matmul(g, be.transpose(b, _swap_last(b)))
+        gb = be.matmul(be.transpose(a, _swap_last(a)), g)
+        return unbroadcast(ga, a.shape, be), unbroadcast(gb, b.shape, be)
+
+
+def _keepdim_shape(shape, axes):
+    """`shape` with the reduced `axes` kept as size 1 (all of them when axes is None)."""
+    return tuple(1 if axes is None or d in axes else n for d, n in enumerate(shape))
 
 
 class Sum(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keep = a.shape, axes, keepdim
-        return np.asarray(a.sum(axis=axes, keepdims=keepdim))
+        return backend(ctx.device).reduce_sum(a, axes, keepdim)
 
     @staticmethod
     def backward(ctx, g):
+        be = backend(ctx.device)
         if not ctx.keep and ctx.axes is not None:
-            g = np.expand_dims(g, ctx.axes)
-        return np.broadcast_to(g, ctx.shape).copy(), None, None
+            g = be.reshape(g, _keepdim_shape(ctx.shape, ctx.axes))
+        return be.broadcast_to(g, ctx.shape), None, None
 
 
 class Mean(Function):
@@ -172,24 +195,25 @@ class Mean(Function):
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keep = a.shape, axes, keepdim
         ctx.count = a.size if axes is None else int(np.prod([a.shape[i] for i in axes]))
-        return np.asarray(a.mean(axis=axes, keepdims=keepdim))
+        return backend(ctx.device).reduce_mean(a, axes, keepdim)
 
     @staticmethod
     def backward(ctx, g):
+        be = backend(ctx.device)
         if not ctx.keep and ctx.axes is not None:
-            g = np.expand_dims(g, ctx.axes)
-        return np.broadcast_to(g / ctx.count, ctx.shape).copy(), None, None
+            g = be.reshape(g, _keepdim_shape(ctx.shape, ctx.axes))
+        return be.broadcast_to(be.div(g, ctx.count), ctx.shape), None, None
 
 
 class Reshape(Function):
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
-        return a.reshape(shape)
+        return backend(ctx.device).reshape(a, shape)
 
     @staticmethod
     def backward(ctx, g):
-        return g.reshape(ctx.shape), None
+        return backend(ctx.device).reshape(g, ctx.shape), None
 
 
 class Permute(Function):
@@ -198,24 +222,23 @@ class Permute(Function):
         if sorted(d % a.ndim for d in dims) != list(range(a.ndim)):
             raise ValueError(f"permute: dims must reorder {a.ndim} axes, got {dims}")
         ctx.dims = dims
-        return np.transpose(a, dims)
+        return backend(ctx.device).transpose(a, dims)
 
     @staticmethod
     def backward(ctx, g):
-        return np.transpose(g, np.argsort([d % g.ndim for d in ctx.dims])), None
+        inverse = tuple(int(d) for d in np.argsort([d % g.ndim for d in ctx.dims]))
+        return backend(ctx.device).transpose(g, inverse), None
 
 
 class GetItem(Function):
     @staticmethod
     def forward(ctx, a, idx):
-        ctx.shape, ctx.dtype, ctx.idx = a.shape, a.dtype, idx
-        return np.asarray(a[idx])
+        ctx.shape, ctx.idx = a.shape, idx
+        return backend(ctx.device).getitem(a, idx)
 
     @staticmethod
-    def backward(ctx, g):
-        out = np.zeros(ctx.shape, ctx.dtype)
-        np.add.at(out, ctx.idx, g)            # repeated indices accumulate
-        return out, None
+    def backward(ctx, g):                     # repeated indices accumulate
+        return backend(ctx.device).getitem_backward(g, ctx.shape, ctx.idx), None
 
 
 class Cat(Function):
@@ -223,22 +246,23 @@ class Cat(Function):
     def forward(ctx, dim, *arrays):
         ctx.dim = dim
         ctx.splits = np.cumsum([a.shape[dim] for a in arrays])[:-1]
-        return np.concatenate(arrays, axis=dim)
+        return backend(ctx.device).concatenate(arrays, dim)
 
     @staticmethod
     def backward(ctx, g):
-        return (None, *np.split(g, ctx.splits, axis=ctx.dim))
+        return (None, *backend(ctx.device).split(g, ctx.splits, ctx.dim))
 
 
 class Stack(Function):
     @staticmethod
     def forward(ctx, dim, *arrays):
         ctx.dim = dim
-        return np.stack(arrays, axis=dim)
+        return backend(ctx.device).stack(arrays, dim)
 
     @staticmethod
     def backward(ctx, g):
-        return (None, *(np.take(g, i, axis=ctx.dim) for i in range(g.shape[ctx.dim])))
+        be = backend(ctx.device)
+        return (None, *(be.take(g, i, ctx.dim) for i in range(g.shape[ctx.dim])))
 
 
 # ---- helpers used by Tensor's operator methods -------------------------------

@@ -23,24 +23,20 @@ from ..kernels import backend
 from ._check import c, empty, float_tensor
 
 
-def _skip(a):
-    """A size-0 array with a's dtype and rank: tells a kernel not to compute that gradient."""
-    return np.empty((0,) * a.ndim, a.dtype)
-
-
 class Conv2d(Function):
     """x (N, C, H, W), w (O, C, kh, kw), b (O,) or None; stride, padding: (h, w) int pairs."""
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding):
+        be = backend(ctx.device)
         x, w = c(x), c(w)
         (sh, sw), (ph, pw) = stride, padding
         n, _, h, wd = x.shape
         o, _, kh, kw = w.shape
-        out = np.empty((n, o, (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1),
+        out = be.empty((n, o, (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1),
                        x.dtype)                                        # (N, O, Ho, Wo)
-        backend(ctx.device).conv2d_forward(x, w, empty(x.dtype) if b is None else c(b), out,
-                                           sh, sw, ph, pw)
+        be.conv2d_forward(x, w, empty(x.dtype, ctx.device) if b is None else c(b), out,
+                          sh, sw, ph, pw)
         ctx.save_for_backward(x, w)
         ctx.stride, ctx.padding = stride, padding
         return out
@@ -49,11 +45,12 @@ class Conv2d(Function):
     def backward(ctx, g):
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        gx = np.empty_like(x) if need_x else _skip(x)                  # (N, C, H, W)
-        gw = np.empty_like(w) if need_w else _skip(w)                  # (O, C, kh, kw)
-        gb = np.empty(w.shape[0], w.dtype) if need_b else empty(w.dtype)  # (O,)
+        be = backend(ctx.device)
+        gx = be.empty_like(x) if need_x else be.skip(x.dtype, 4)      # (N, C, H, W)
+        gw = be.empty_like(w) if need_w else be.skip(w.dtype, 4)      # (O, C, kh, kw)
+        gb = be.empty((w.shape[0],), w.dtype) if need_b else empty(w.dtype, ctx.device)  # (O,)
         (sh, sw), (ph, pw) = ctx.stride, ctx.padding
-        backend(ctx.device).conv2d_backward(x, w, c(g), gx, gw, gb, sh, sw, ph, pw)
+        be.conv2d_backward(x, w, c(g), gx, gw, gb, sh, sw, ph, pw)
         return (gx if need_x else None, gw if need_w else None, gb if need_b else None,
                 None, None)
 
@@ -63,13 +60,14 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride):
+        be = backend(ctx.device)
         x = c(x)
         (kh, kw), (sh, sw) = kernel_size, stride
         n, ch, h, w = x.shape
         shape = (n, ch, (h - kh) // sh + 1, (w - kw) // sw + 1)       # (N, C, Ho, Wo)
-        out = np.empty(shape, x.dtype)
-        argmax = np.empty(shape, np.int64)                             # flat h*W + w in a plane
-        backend(ctx.device).max_pool2d_forward(x, out, argmax, kh, kw, sh, sw)
+        out = be.empty(shape, x.dtype)
+        argmax = be.empty(shape, np.int64)                             # flat h*W + w in a plane
+        be.max_pool2d_forward(x, out, argmax, kh, kw, sh, sw)
         ctx.save_for_backward(argmax)
         ctx.x_shape = x.shape
         return out
@@ -77,8 +75,9 @@ class MaxPool2d(Function):
     @staticmethod
     def backward(ctx, g):
         (argmax,) = ctx.saved_tensors
-        gx = np.empty(ctx.x_shape, g.dtype)                            # (N, C, H, W)
-        backend(ctx.device).max_pool2d_backward(c(g), argmax, gx)
+        be = backend(ctx.device)
+        gx = be.empty(ctx.x_shape, g.dtype)                            # (N, C, H, W)
+        be.max_pool2d_backward(c(g), argmax, gx)
         return gx, None, None
 
 

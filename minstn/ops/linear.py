@@ -1,5 +1,5 @@
 """`linear`: y = x W^T + b with weight (out, in), as torch.nn.functional.linear."""
-import numpy as np
+import math
 
 from ..autograd.function import Function
 from ..kernels import backend
@@ -9,11 +9,12 @@ from ._check import c, empty, float_tensor
 class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b):
-        lead = x.shape[:-1]
-        x2 = c(x.reshape(-1, x.shape[-1]))            # (N, I)
+        be = backend(ctx.device)
+        *lead, n_in = x.shape                 # (the CUDA simulator's shapes take no [-1])
+        x2 = c(x).reshape(math.prod(lead), n_in)      # (N, I)
         w = c(w)                                      # (O, I)
-        out = np.empty((x2.shape[0], w.shape[0]), x.dtype)
-        backend(ctx.device).linear_forward(x2, w, empty(x.dtype) if b is None else c(b), out)
+        out = be.empty((x2.shape[0], w.shape[0]), x.dtype)
+        be.linear_forward(x2, w, empty(x.dtype, ctx.device) if b is None else c(b), out)
         ctx.save_for_backward(x2, w)
         ctx.x_shape, ctx.has_b = x.shape, b is not None
         return out.reshape(*lead, w.shape[0])         # (..., O)
@@ -22,11 +23,12 @@ class Linear(Function):
     def backward(ctx, g):
         x2, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        g2 = c(g.reshape(-1, w.shape[0]))
-        gx = np.empty_like(x2) if need_x else empty(x2.dtype)
-        gw = np.empty_like(w) if need_w else empty(w.dtype)
-        gb = np.empty(w.shape[0], w.dtype) if need_b else empty(w.dtype)
-        backend(ctx.device).linear_backward(x2, w, g2, gx, gw, gb)
+        be = backend(ctx.device)
+        g2 = c(g).reshape(x2.shape[0], w.shape[0])    # (N, O)
+        gx = be.empty_like(x2) if need_x else empty(x2.dtype, ctx.device)
+        gw = be.empty_like(w) if need_w else empty(w.dtype, ctx.device)
+        gb = be.empty((w.shape[0],), w.dtype) if need_b else empty(w.dtype, ctx.device)
+        be.linear_backward(x2, w, g2, gx, gw, gb)
         return (gx.reshape(ctx.x_shape) if need_x else None,
                 gw if need_w else None, gb if need_b else None)
 

@@ -11,15 +11,16 @@ _REDUCTIONS = ("mean", "sum", "none")
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x):
-        out = np.empty_like(x)
-        backend(ctx.device).log_softmax_forward(c(x), out)
+        x = c(x)
+        out = backend(ctx.device).empty_like(x)
+        backend(ctx.device).log_softmax_forward(x, out)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        gx = np.empty_like(out)
+        gx = backend(ctx.device).empty_like(out)
         backend(ctx.device).log_softmax_backward(out, c(g), gx)
         return gx
 
@@ -37,17 +38,19 @@ def log_softmax(input, dim=-1):
 class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, logits, target):
+        be = backend(ctx.device)
         logits = c(logits)
-        logp = np.empty_like(logits)
-        losses = np.empty(logits.shape[0], logits.dtype)
-        backend(ctx.device).cross_entropy_forward(logits, target, logp, losses)
+        target = be.from_host(target)                  # (N,) int64, checked on the host
+        logp = be.empty_like(logits)
+        losses = be.empty((logits.shape[0],), logits.dtype)
+        be.cross_entropy_forward(logits, target, logp, losses)
         ctx.save_for_backward(logp, target)
         return losses                                  # (N,)
 
     @staticmethod
     def backward(ctx, g):
         logp, target = ctx.saved_tensors
-        gx = np.empty_like(logp)
+        gx = backend(ctx.device).empty_like(logp)
         backend(ctx.device).cross_entropy_backward(logp, target, c(g), gx)
         return gx, None
 
@@ -68,7 +71,7 @@ def cross_entropy(input, target, reduction="mean"):
     """
     from ..autograd.tensor import Tensor
     float_tensor("input", input, 2)
-    tgt = target.data if isinstance(target, Tensor) else np.asarray(target)
+    tgt = target.numpy() if isinstance(target, Tensor) else np.asarray(target)
     if tgt.dtype.kind not in "iu":
         raise TypeError(f"target must hold integer class indices, got dtype {tgt.dtype}")
     if tgt.shape != input.shape[:1]:
@@ -84,9 +87,12 @@ def cross_entropy(input, target, reduction="mean"):
 class BCEWithLogits(Function):
     @staticmethod
     def forward(ctx, x, y, pos_weight):
-        x2, y2 = c(x.reshape(-1, x.shape[-1])), c(y.reshape(-1, x.shape[-1]))  # (rows, K)
-        losses = np.empty_like(x2)
-        backend(ctx.device).bce_with_logits_forward(x2, y2, pos_weight, losses)
+        be = backend(ctx.device)
+        k = x.shape[x.ndim - 1]                       # (the CUDA simulator's shapes take no [-1])
+        x2, y2 = c(x).reshape(x.size // k, k), c(y).reshape(x.size // k, k)  # (rows, K)
+        pos_weight = be.from_host(pos_weight)          # (K,), built on the host
+        losses = be.empty_like(x2)
+        be.bce_with_logits_forward(x2, y2, pos_weight, losses)
         ctx.save_for_backward(x2, y2, pos_weight)
         ctx.shape = x.shape
         return losses.reshape(x.shape)
@@ -94,9 +100,10 @@ class BCEWithLogits(Function):
     @staticmethod
     def backward(ctx, g):
         x2, y2, pw = ctx.saved_tensors
-        gx = np.empty_like(x2)
-        gy = np.empty_like(y2) if ctx.needs_input_grad[1] else np.empty((0, 0), x2.dtype)
-        backend(ctx.device).bce_with_logits_backward(x2, y2, pw, c(g.reshape(x2.shape)), gx, gy)
+        be = backend(ctx.device)
+        gx = be.empty_like(x2)
+        gy = be.empty_like(y2) if ctx.needs_input_grad[1] else be.skip(x2.dtype, 2)
+        be.bce_with_logits_backward(x2, y2, pw, c(g).reshape(x2.shape), gx, gy)
         return (gx.reshape(ctx.shape),
                 gy.reshape(ctx.shape) if ctx.needs_input_grad[1] else None, None)
 
@@ -110,7 +117,7 @@ def binary_cross_entropy_with_logits(input, target, pos_weight=None, reduction="
     from ..autograd.tensor import Tensor
     float_tensor("input", input)
     if not isinstance(target, Tensor):
-        target = Tensor(np.asarray(target, dtype=input.dtype))
+        target = Tensor(np.asarray(target, dtype=input.dtype), device=input.device)
     float_tensor("target", target, dtype=input.dtype)
     if target.shape != input.shape:
         raise ValueError(f"target must have the input's shape {input.shape}, got {target.shape}")
@@ -118,7 +125,7 @@ def binary_cross_entropy_with_logits(input, target, pos_weight=None, reduction="
     if pos_weight is None:
         pw = np.ones(k, input.dtype)
     else:
-        pw = np.asarray(pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight,
+        pw = np.asarray(pos_weight.numpy() if isinstance(pos_weight, Tensor) else pos_weight,
                         dtype=input.dtype).reshape(-1)
         if pw.size == 1:
             pw = np.full(k, pw[0], input.dtype)

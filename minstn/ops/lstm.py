@@ -5,8 +5,6 @@ steps, backward one kernel call that runs backpropagation through time
 (kernels/cpu/lstm.py). Gate order i, f, g, o, weights shaped as PyTorch's
 weight_ih_l0 (4H, D) and weight_hh_l0 (4H, H).
 """
-import numpy as np
-
 from ..autograd.function import Function
 from ..kernels import backend
 from ._check import c, float_tensor
@@ -18,17 +16,18 @@ class LSTM(Function):
         N, T, D = x.shape
         H = h0.shape[1]
         dt = x.dtype
-        bias = np.zeros(4 * H, dt)                               # (4H,) = b_ih + b_hh
+        be = backend(ctx.device)
+        bias = be.zeros((4 * H,), dt)                            # (4H,) = b_ih + b_hh
         for b in (b_ih, b_hh):
             if b is not None:
-                bias += b
+                be.iadd(bias, c(b))
         x, c0, w_ih, w_hh = c(x), c(c0), c(w_ih), c(w_hh)
-        out = np.empty((N, T, H), dt)                            # h_1..h_T
-        h_n, c_n = np.empty((N, H), dt), np.empty((N, H), dt)    # h_T, c_T
-        gates = np.empty((N, T, 4 * H), dt)                      # i, f, g, o (then dA)
-        cs, tcs, hprev = (np.empty((N, T, H), dt) for _ in range(3))  # c_t, tanh c_t, h_{t-1}
-        backend(ctx.device).lstm_forward(x, c(h0), c0, w_ih, w_hh, bias,
-                                         out, h_n, c_n, gates, cs, tcs, hprev)
+        out = be.empty((N, T, H), dt)                            # h_1..h_T
+        h_n, c_n = be.empty((N, H), dt), be.empty((N, H), dt)    # h_T, c_T
+        gates = be.empty((N, T, 4 * H), dt)                      # i, f, g, o (then dA)
+        cs, tcs, hprev = (be.empty((N, T, H), dt) for _ in range(3))  # c_t, tanh c_t, h_{t-1}
+        be.lstm_forward(x, c(h0), c0, w_ih, w_hh, bias,
+                        out, h_n, c_n, gates, cs, tcs, hprev)
         ctx.save_for_backward(x, c0, w_ih, w_hh, gates, cs, tcs, hprev)
         return out, h_n, c_n
 
@@ -36,16 +35,17 @@ class LSTM(Function):
     def backward(ctx, g_out, g_h_n, g_c_n):
         x, c0, w_ih, w_hh, gates, cs, tcs, hprev = ctx.saved_tensors
         needs = ctx.needs_input_grad          # input, h0, c0, w_ih, w_hh, b_ih, b_hh
+        be = backend(ctx.device)
 
         def grad_or_skip(need, shape):        # a size-0 array of the same rank is skipped
-            return np.empty(shape if need else (0,) * len(shape), x.dtype)
+            return be.empty(shape if need else (0,) * len(shape), x.dtype)
 
         gx = grad_or_skip(needs[0], x.shape)                               # (N, T, D)
-        gh0, gc0 = np.empty_like(c0), np.empty_like(c0)                    # (N, H)
+        gh0, gc0 = be.empty_like(c0), be.empty_like(c0)                    # (N, H)
         gw_ih = grad_or_skip(needs[3], w_ih.shape)                         # (4H, D)
         gw_hh = grad_or_skip(needs[4], w_hh.shape)                         # (4H, H)
         gb = grad_or_skip(needs[5] or needs[6], w_hh.shape[:1])            # (4H,)
-        backend(ctx.device).lstm_backward(
+        be.lstm_backward(
             x, c0, w_ih, w_hh, gates, cs, tcs, hprev, c(g_out), c(g_h_n), c(g_c_n),
             gx, gh0, gc0, gw_ih, gw_hh, gb)
         return tuple(g if need else None for g, need in

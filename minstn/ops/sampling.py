@@ -36,9 +36,10 @@ from ._check import c, float_tensor
 PADDING_MODES = ("zeros", "border")
 
 
-def _skip(a):
-    """A size-0 array with a's dtype and rank: tells a kernel not to compute that gradient."""
-    return np.empty((0,) * a.ndim, a.dtype)
+def _skip(be, a):
+    """A size-0 array with a's dtype and rank (on backend be's device): tells a kernel not
+    to compute that gradient."""
+    return be.skip(a.dtype, a.ndim)
 
 
 # ---- argument checks ----------------------------------------------------------------------
@@ -123,17 +124,19 @@ def _same_batch(name, t, input):
 class AffineGrid(Function):
     @staticmethod
     def forward(ctx, theta, hw, align_corners):
+        be = backend(ctx.device)
         theta = c(theta)                                            # (N, 2, 3)
-        out = np.empty((theta.shape[0], *hw, 2), theta.dtype)       # (N, H, W, 2)
-        backend(ctx.device).affine_grid_forward(theta, out, align_corners)
+        out = be.empty((theta.shape[0], *hw, 2), theta.dtype)       # (N, H, W, 2)
+        be.affine_grid_forward(theta, out, align_corners)
         ctx.theta_meta, ctx.align_corners = (theta.shape, theta.dtype), align_corners
         return out
 
     @staticmethod
     def backward(ctx, g):                     # dtheta[n] = sum_hw g[n, h, w] ⊗ (x_w, y_h, 1)
+        be = backend(ctx.device)
         shape, dtype = ctx.theta_meta
-        gt = np.empty(shape, dtype)
-        backend(ctx.device).affine_grid_backward(c(g), gt, ctx.align_corners)
+        gt = be.empty(shape, dtype)
+        be.affine_grid_backward(c(g), gt, ctx.align_corners)
         return gt, None, None
 
 
@@ -145,9 +148,10 @@ class _Sampler(Function):
 
     @classmethod
     def forward(cls, ctx, x, p, out_size, border, align_corners):
+        be = backend(ctx.device)
         x, p = c(x), c(p)
-        out = np.empty((x.shape[0], x.shape[1], *out_size), x.dtype)
-        getattr(backend(ctx.device), cls.kernel + "_forward")(x, p, out, border, align_corners)
+        out = be.empty((x.shape[0], x.shape[1], *out_size), x.dtype)
+        getattr(be, cls.kernel + "_forward")(x, p, out, border, align_corners)
         ctx.save_for_backward(x, p)
         ctx.flags = border, align_corners
         return out
@@ -156,9 +160,10 @@ class _Sampler(Function):
     def backward(cls, ctx, g):
         x, p = ctx.saved_tensors
         need_x, need_p = ctx.needs_input_grad[:2]
-        gx = np.empty_like(x) if need_x else _skip(x)
-        gp = np.empty_like(p) if need_p else _skip(p)
-        getattr(backend(ctx.device), cls.kernel + "_backward")(x, p, c(g), gx, gp, *ctx.flags)
+        be = backend(ctx.device)
+        gx = be.empty_like(x) if need_x else _skip(be, x)
+        gp = be.empty_like(p) if need_p else _skip(be, p)
+        getattr(be, cls.kernel + "_backward")(x, p, c(g), gx, gp, *ctx.flags)
         return gx if need_x else None, gp if need_p else None, None, None, None
 
 
@@ -231,17 +236,19 @@ def affine_grid_sample(input, theta, out_size=None, padding_mode="zeros", align_
 class AffineGrid1d(Function):
     @staticmethod
     def forward(ctx, theta, length, align_corners):
+        be = backend(ctx.device)
         theta = c(theta)                                             # (N, 1, 2)
-        out = np.empty((theta.shape[0], length), theta.dtype)        # (N, L)
-        backend(ctx.device).affine_grid1d_forward(theta, out, align_corners)
+        out = be.empty((theta.shape[0], length), theta.dtype)        # (N, L)
+        be.affine_grid1d_forward(theta, out, align_corners)
         ctx.theta_meta, ctx.align_corners = (theta.shape, theta.dtype), align_corners
         return out
 
     @staticmethod
     def backward(ctx, g):                     # dtheta[n] = sum_l g[n, l] (t_l, 1)
+        be = backend(ctx.device)
         shape, dtype = ctx.theta_meta
-        gt = np.empty(shape, dtype)
-        backend(ctx.device).affine_grid1d_backward(c(g), gt, ctx.align_corners)
+        gt = be.empty(shape, dtype)
+        be.affine_grid1d_backward(c(g), gt, ctx.align_corners)
         return gt, None, None
 
 

@@ -12,3 +12,8 @@ from .grid_sample import (affine_grid_forward, affine_grid_backward, grid_sample
                           affine_grid_sample1d_forward, affine_grid_sample1d_backward)
 from .conv import conv2d_forward, conv2d_backward
 from .pool import max_pool2d_forward, max_pool2d_backward
+from .array import (empty, zeros, empty_like, zeros_like, ones_like, full, contiguous, copy,
+                    astype, from_host, to_host, skip, add, sub, mul, div, power, neg, exp, log,
+                    sqrt, iadd, reduce_sum, reduce_mean, matmul, reshape, transpose,
+                    broadcast_to, getitem, getitem_backward, concatenate, split, stack, take)
+from .optim import sgd_update, adam_update

@@ -1,0 +1,23 @@
+"""numba.cuda kernels: the same public names as `minstn.kernels.cpu`, for device arrays.
+
+Each launcher has the signature of its CPU twin and launches one or more
+`@cuda.jit` kernels; launch configuration lives in the op's module.
+"""
+from .array import (empty, zeros, empty_like, zeros_like, ones_like, full, contiguous, copy,
+                    astype, from_host, to_host, skip, add, sub, mul, div, power, neg, exp, log,
+                    sqrt, iadd, reduce_sum, reduce_mean, matmul, reshape, transpose,
+                    broadcast_to, getitem, getitem_backward, concatenate, split, stack, take)
+from .grid_sample import (affine_grid_forward, affine_grid_backward, grid_sample_forward,
+                          grid_sample_backward, affine_grid_sample_forward,
+                          affine_grid_sample_backward, affine_grid1d_forward,
+                          affine_grid1d_backward, grid_sample1d_forward, grid_sample1d_backward,
+                          affine_grid_sample1d_forward, affine_grid_sample1d_backward)
+from .linear import linear_forward, linear_backward
+from .activation import (relu_forward, relu_backward, tanh_forward, tanh_backward,
+                         sigmoid_forward, sigmoid_backward, dropout_forward, dropout_backward)
+from .loss import (log_softmax_forward, log_softmax_backward, cross_entropy_forward,
+                   cross_entropy_backward, bce_with_logits_forward, bce_with_logits_backward)
+from .lstm import lstm_forward, lstm_backward
+from .conv import conv2d_forward, conv2d_backward
+from .pool import max_pool2d_forward, max_pool2d_backward
+from .optim import sgd_update, adam_update
