@@ -193,7 +193,7 @@ def train(models, args, pool, val, rts, steps, out_dir):
             t_model[m] += time.perf_counter() - ts
             s = sums[m]
             s[0] += loss.item() * len(y)
-            s[1] += int((logits.data.argmax(1) == y).sum())
+            s[1] += int((logits.numpy().argmax(1) == y).sum())
             s[2] += len(y)
         if step % 50 == 0:
             bar.set_postfix({m: f"{sums[m][0] / max(1, sums[m][2]):.3f}" for m in models})
@@ -227,7 +227,7 @@ def windows(model, x, device):
     with minstn.no_grad():
         model.transform(minstn.Tensor(x, device=device))
     model.train()
-    return np.stack([sampling_window(st.theta.data, x.shape[2:]) for st in model.transformers])
+    return np.stack([sampling_window(st.theta.numpy(), x.shape[2:]) for st in model.transformers])
 
 
 def figures(models, args, test, curves, acc, out_dir, start_windows):
@@ -242,8 +242,8 @@ def figures(models, args, test, curves, acc, out_dir, start_windows):
         corners = windows(st, x, args.device)                              # (2, 8, 4, 2)
         st.eval()
         with minstn.no_grad():
-            views = [t(minstn.Tensor(x, device=args.device)).data for t in st.transformers]
-            pred = st(minstn.Tensor(x, device=args.device)).data.argmax(1)
+            views = [t(minstn.Tensor(x, device=args.device)).numpy() for t in st.transformers]
+            pred = st(minstn.Tensor(x, device=args.device)).numpy().argmax(1)
         st.train()
         fig, axes = plt.subplots(6, 8, figsize=(10, 7.8))
         for c in range(8):

@@ -85,7 +85,7 @@ def make_models(args):
     gen = np.random.default_rng(args.seed)
     stcnn = STCNN(canvas=args.canvas, st_out=args.st_out, generator=gen)
     cnn = matched_cnn(stcnn, args.canvas, generator=gen)
-    return {"stcnn": stcnn, "cnn": cnn}
+    return {"stcnn": stcnn.to(args.device), "cnn": cnn.to(args.device)}
 
 
 def make_optimizer(args, model):
@@ -115,7 +115,7 @@ def test_sets(args, test_x, test_y):
 
 def evaluate(models, args, test_x, test_y):
     sets = test_sets(args, test_x, test_y)
-    acc = {m: {name: accuracy(model, x, test_y) for name, (_, x) in sets.items()}
+    acc = {m: {name: accuracy(model, x, test_y, args.device) for name, (_, x) in sets.items()}
            for m, model in models.items()}
     return acc, sets
 
@@ -137,7 +137,8 @@ def train(models, args, train_x, train_y, val_x, val_y):
                    leave=False, mininterval=1 if sys.stderr.isatty() else 30)
         for b in bar:
             idx = order[b * args.batch_size:(b + 1) * args.batch_size]
-            x = minstn.Tensor(distorted(train_x[idx], stream, rts, args.canvas))  # (B,1,42,42)
+            x = minstn.Tensor(distorted(train_x[idx], stream, rts, args.canvas),  # (B,1,42,42)
+                             device=args.device)
             y = train_y[idx]
             for m, model in models.items():
                 loss = F.cross_entropy(model(x), y)
@@ -148,7 +149,7 @@ def train(models, args, train_x, train_y, val_x, val_y):
                 sums[m] += loss.item()
             bar.set_postfix({m: f"{sums[m] / (b + 1):.3f}" for m in models})
         for m, model in models.items():
-            va = accuracy(model, val_x, val_y)
+            va = accuracy(model, val_x, val_y, args.device)
             curves[m]["train_loss"].append(sums[m] / n_batches)
             curves[m]["val_acc"].append(va)
             if va > best[m][0]:
@@ -161,7 +162,7 @@ def train(models, args, train_x, train_y, val_x, val_y):
     return curves, {m: {"val_acc": best[m][0], "epoch": best[m][2] + 1} for m in models}
 
 
-def figures(models, sets, acc, curves, out_dir):
+def figures(models, sets, acc, curves, out_dir, device="cpu"):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -173,7 +174,7 @@ def figures(models, sets, acc, curves, out_dir):
     for r, name in enumerate(names):
         x = sets[name][1][:8]
         with minstn.no_grad():
-            view = st.transformers[0](minstn.Tensor(x)).data
+            view = st.transformers[0](minstn.Tensor(x, device=device)).numpy()
         for c in range(8):
             axes[2 * r, c].imshow(x[c, 0], cmap="gray")
             axes[2 * r + 1, c].imshow(view[c, 0], cmap="gray")
@@ -252,7 +253,7 @@ def main(argv=None):
     train_time = time.time() - t0
     acc, sets = evaluate(models, args, test_x, test_y)
     print(summary_table(acc, counts))
-    figures(models, sets, acc, curves, out_dir)
+    figures(models, sets, acc, curves, out_dir, args.device)
     results = {
         "demo": "rts", "config": vars(args), "seed": args.seed, "param_counts": counts,
         "selection": selection, "curves": curves, "test_accuracy": acc,

@@ -125,6 +125,7 @@ def parse_args(argv=None):
     p.add_argument("--eval-batch", type=int, default=EVAL_BATCH)
     p.add_argument("--plot-channel", default=PLOT_CHANNEL, help="channel shown in warp figures")
     p.add_argument("--threads", type=int, default=None, help="Numba threads (default: all)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", default="results/timeseries")
     p.add_argument("--run-id", default=None)
     p.add_argument("--no-figures", action="store_true")
@@ -337,15 +338,15 @@ def make_optimizer(args, model):
     return optim.Adam(groups, lr=args.lr, weight_decay=args.weight_decay)
 
 
-def predict(model, x, batch):
+def predict(model, x, batch, device="cpu"):
     """Logits (n,) in eval mode; for an STN also its warps θ (n, 1, 2)."""
     model.eval()
     logits, thetas = [], []
     with minstn.no_grad():
         for i in range(0, len(x), batch):
-            logits.append(model(minstn.Tensor(x[i:i + batch])).data.astype(np.float64))
+            logits.append(model(minstn.Tensor(x[i:i + batch], device=device)).numpy().astype(np.float64))
             if hasattr(model, "st"):
-                thetas.append(np.array(model.st.theta.data, np.float64))
+                thetas.append(np.array(model.st.theta.numpy(), np.float64))
     model.train()
     return np.concatenate(logits), (np.concatenate(thetas) if thetas else None)
 
@@ -368,8 +369,9 @@ def train_model(name, model, args, split, seed, desc):
                    unit="batch", leave=False, disable=None)
         for b in bar:
             idx = order[b * args.batch_size:(b + 1) * args.batch_size]
-            logits = model(minstn.Tensor(x_tr[idx]))                         # (B,)
-            loss = F.binary_cross_entropy_with_logits(logits, minstn.Tensor(y_tr[idx]),
+            logits = model(minstn.Tensor(x_tr[idx], device=args.device))     # (B,)
+            target = minstn.Tensor(y_tr[idx], device=args.device)
+            loss = F.binary_cross_entropy_with_logits(logits, target,
                                                       pos_weight=pos_weight)
             if args.warp_penalty and hasattr(model, "warp_penalty"):
                 loss = loss + args.warp_penalty * model.warp_penalty()
@@ -388,7 +390,7 @@ def train_model(name, model, args, split, seed, desc):
                   flush=True)
             break
         train_time = time.time() - t0
-        val_scores, _ = predict(model, split["x_va"], args.eval_batch)
+        val_scores, _ = predict(model, split["x_va"], args.eval_batch, args.device)
         va, vp = auroc(split["y_va"], val_scores), average_precision(split["y_va"], val_scores)
         curves["train_loss"].append(total / len(x_tr))
         curves["val_auroc"].append(va)
@@ -516,7 +518,7 @@ def figures(out_dir, names, results, preds, y_te, x_te_example, channel_names, a
             ax = axes[r, 1 + j]
             x = x_te_example[i:i + 1].transpose(0, 2, 1)                  # (1, C, T)
             w = F.affine_grid_sample1d(minstn.Tensor(x), minstn.Tensor(th[i:i + 1].astype(x.dtype)),
-                                       (1, x.shape[1], hours), padding_mode=args.padding_mode).data
+                                       (1, x.shape[1], hours), padding_mode=args.padding_mode).numpy()
             hrs = np.arange(hours) + 0.5
             ax.step(hrs, x[0, ch], where="mid", color="0.5", label="input")
             ax.plot(hrs, w[0, ch], "o-", ms=2.5, color="C3" if y_te[i] else "C0",
@@ -626,12 +628,12 @@ def main(argv=None):
                                 for k in ("tr", "va", "te")}
         for m in names:
             desc = f"{m} seed {seed}"
-            model = build_model(m, args, in_channels, seed)
+            model = build_model(m, args, in_channels, seed).to(args.device)
             t0 = time.time()
             curves[m][str(seed)], sel = train_model(m, model, args, split, seed, desc)
             train_time = time.time() - t0
             minstn.save(model.state_dict(), os.path.join(out_dir, f"{m}_seed{seed}.npz"))
-            logits, theta = predict(model, split["x_te"], args.eval_batch)
+            logits, theta = predict(model, split["x_te"], args.eval_batch, args.device)
             auc_b, ap_b = bootstrap_metrics(y_te, logits, idx)
             boot[m][seed] = auc_b
             fpr, tpr = roc_curve(y_te, logits)
