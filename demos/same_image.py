@@ -46,7 +46,8 @@ from minstn.models import STCNN, matched_cnn  # noqa: E402
 from minstn.train import accuracy, param_groups  # noqa: E402
 
 # ---- defaults (every one is a flag) -------------------------------------------
-MINUTES = 60.0                # budget of the whole sweep (all settings and seeds)
+MINUTES = 60.0                # wall-clock budget of the whole sweep (all settings and seeds)
+WORKERS = 2                   # processes (one core each) sharing the sweep's runs
 STEPS = None                  # fixed number of training steps per run instead of --minutes
 SETTINGS = ("lr", "identity", "random", "cnn")
 SEEDS = 3                     # seeds --seed, --seed + 1, ...
@@ -66,7 +67,7 @@ TIMING_STEPS = 6
 TEST_SEED = 2018
 SEED = 0
 N_SHOW = 6                    # examples in the figures
-SMOKE = dict(steps=4, seeds=2, batch_size=8, evals=2, timing_steps=2, n_train_images=1000,
+SMOKE = dict(steps=4, seeds=2, workers=1, batch_size=8, evals=2, timing_steps=2, n_train_images=1000,
              n_val_images=500, n_val=32, n_test=32)
 TALK = {"lr": 0.92, "identity": 0.90, "random": 0.69, "cnn": 0.85}
 
@@ -83,6 +84,10 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=STEPS, help="train each run this many steps")
     p.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
     p.add_argument("--seeds", type=int, default=SEEDS, help="number of seeds per setting")
+    p.add_argument("--workers", type=int, default=WORKERS,
+                   help="processes sharing the runs; 1: each seed's settings train in lockstep "
+                        "in this process. Results do not depend on it (each run has its own "
+                        "generators); the budget does: --minutes is wall-clock time")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--lr", type=float, default=LR)
     p.add_argument("--loc-lr-scale", type=float, default=LOC_LR_SCALE)
@@ -179,16 +184,17 @@ def plan_steps(args, per_step, per_sample):
     if args.steps:
         return args.steps
     evals = args.seeds * (args.evals * args.n_val + args.n_test) * sum(per_sample.values())
-    return max(10, int((60 * args.minutes - evals) / (args.seeds * sum(per_step.values()))))
+    cpu_s = 60 * args.minutes * args.workers                  # workers run side by side
+    return max(10, int((cpu_s - evals) / (args.seeds * sum(per_step.values()))))
 
 
 def windows(model, x, device):
     """Corners (n_transformers, N, 4, 2) of each window on x in pixels, and the views."""
     model.eval()
     with minstn.no_grad():
-        views = [st(minstn.Tensor(x, device=device)).data for st in model.transformers]
+        views = [st(minstn.Tensor(x, device=device)).numpy() for st in model.transformers]
     model.train()
-    corners = np.stack([sampling_window(st.theta.data, x.shape[2:]) for st in model.transformers])
+    corners = np.stack([sampling_window(st.theta.numpy(), x.shape[2:]) for st in model.transformers])
     return corners, np.stack(views)                           # (k, N, 4, 2), (k, N, C, h, w)
 
 
@@ -203,7 +209,8 @@ def train(models, args, pool, val, rts, steps, seed, out_dir):
     best = {m: (-1.0, None, 0) for m in models}
     sums = {m: [0.0, 0, 0] for m in models}                   # loss sum, correct, samples
     t0 = time.time()
-    bar = tqdm(range(1, steps + 1), desc=f"seed {seed}", unit="step", disable=None, mininterval=2)
+    bar = tqdm(range(1, steps + 1), desc=f"seed {seed} {'/'.join(models)}", unit="step",
+               disable=None, mininterval=2 if sys.stderr.isatty() else 30)
     for step in bar:
         x, y = batch(args, pool, args.batch_size, stream, rts)               # (B, 1, H, W)
         xt = minstn.Tensor(x, device=args.device)
@@ -216,7 +223,7 @@ def train(models, args, pool, val, rts, steps, seed, out_dir):
             scheds[m].step()
             s = sums[m]
             s[0] += loss.item() * len(y)
-            s[1] += int((logits.data.argmax(1) == y).sum())
+            s[1] += int((logits.numpy().argmax(1) == y).sum())
             s[2] += len(y)
         if step % 50 == 0:
             bar.set_postfix({m: f"{sums[m][0] / max(1, sums[m][2]):.3f}" for m in models})
@@ -321,19 +328,9 @@ def figures(args, test, shown, summary, curves, out_dir):
 
 # ---- main ---------------------------------------------------------------------
 
-def main(argv=None):
-    args = parse_args(argv)
-    t0 = time.time()
-    if args.threads:
-        import numba
-        numba.set_num_threads(args.threads)
-    minstn.random.manual_seed(args.seed)
+def load_data(args):
+    """(train pool, validation set, test set, rts): the same in every process."""
     rts = RTS(args.rotation, args.translation, tuple(args.scale))
-    seeds = [args.seed + i for i in range(args.seeds)]
-    run = args.run_id or experiment.run_id("smoke" if args.smoke else "")
-    out_dir = os.path.join(args.out, run)
-    os.makedirs(out_dir, exist_ok=True)
-
     train_x, train_y = mnist.load("train")
     tr_x, tr_y, va_x, va_y = mnist.split_train_val(train_x, train_y, args.n_val_images, args.seed)
     if args.n_train_images:
@@ -342,34 +339,85 @@ def main(argv=None):
     kw = dict(rts=rts, height=args.height, width=args.width)
     test = fixed_set(same_image_batch, test_x, test_y, args.n_test, args.test_seed, **kw)
     val = fixed_set(same_image_batch, va_x, va_y, args.n_val, [args.seed, 2], **kw)
+    return (tr_x, tr_y), val, test, rts
 
+
+_DATA = {}                                    # per process: load_data(args) once
+
+
+def data(args):
+    key = (args.seed, args.n_train_images, args.n_val_images, args.n_val, args.n_test)
+    if key not in _DATA:
+        _DATA.clear()
+        _DATA[key] = load_data(args)
+    return _DATA[key]
+
+
+def run_group(args, seed, settings, steps, out_dir):
+    """Train `settings` of one seed in lockstep; their results, curves and windows."""
+    if args.threads:                          # (again: a worker process starts fresh)
+        import numba
+        numba.set_num_threads(args.threads)
+    pool, val, test, rts = data(args)
+    models = {s: make_model(args, s, seed) for s in settings}
+    start = {s: windows(m, test[0][:N_SHOW], args.device) for s, m in models.items()
+             if s != "cnn"}
+    curves, selection = train(models, args, pool, val, rts, steps, seed, out_dir)
+    end = {s: windows(m, test[0][:N_SHOW], args.device) for s, m in models.items()
+           if s != "cnn"}
+    runs = {}
+    for s, m in models.items():                                     # {s}_seed{seed}.npz saved
+        runs[s] = {"selection": selection[s], "curves": curves[s],
+                   "test_acc": accuracy(m, *test, args.device)}
+        if s in start:
+            runs[s]["windows_px"] = {"start": start[s][0], "end": end[s][0]}
+    print(f"seed {seed} test: " + ", ".join(
+        f"{s} {100 * r['test_acc']:.2f}%" for s, r in runs.items()), flush=True)
+    shown = {s: {"start": start[s], "end": end[s]} for s in start}
+    return seed, runs, shown
+
+
+def run_all(args, seeds, steps, out_dir):
+    """Every (seed, setting) run: in this process, or spread over args.workers processes."""
+    if args.workers == 1:
+        return [run_group(args, seed, tuple(args.settings), steps, out_dir) for seed in seeds]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    jobs = [(seed, (s,)) for seed in seeds for s in args.settings]
+    # "spawn": a fresh interpreter per worker (forking after Numba's threads started is unsafe)
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+        futures = [ex.submit(run_group, args, seed, group, steps, out_dir) for seed, group in jobs]
+        return [f.result() for f in futures]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    t0 = time.time()
+    if args.threads:
+        import numba
+        numba.set_num_threads(args.threads)
+    minstn.random.manual_seed(args.seed)
+    seeds = [args.seed + i for i in range(args.seeds)]
+    run = args.run_id or experiment.run_id("smoke" if args.smoke else "")
+    out_dir = os.path.join(args.out, run)
+    os.makedirs(out_dir, exist_ok=True)
+
+    pool, val, test, rts = data(args)
     models = {s: make_model(args, s, seeds[0]) for s in args.settings}
     counts = {s: m.num_parameters() for s, m in models.items()}
     print("parameters: " + ", ".join(f"{s} {c:,}" for s, c in counts.items()), flush=True)
-    per_step, per_sample = measure_step_times(models, args, (tr_x, tr_y), rts)
+    per_step, per_sample = measure_step_times(models, args, pool, rts)
     steps = plan_steps(args, per_step, per_sample)
     print("time per step: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in per_step.items())
-          + f" → {steps} steps per run, {len(seeds)} seeds", flush=True)
+          + f" → {steps} steps per run, {len(seeds)} seeds, {args.workers} worker(s)", flush=True)
 
-    runs, curves, shown = {}, [], {}
-    for seed in seeds:
-        models = {s: make_model(args, s, seed) for s in args.settings}
-        start = {s: windows(m, test[0][:N_SHOW], args.device) for s, m in models.items()
-                 if s != "cnn"}
-        c, selection = train(models, args, (tr_x, tr_y), val, rts, steps, seed, out_dir)
-        end = {s: windows(m, test[0][:N_SHOW], args.device) for s, m in models.items()
-               if s != "cnn"}
-        curves.append(c)
-        runs[seed] = {}
-        for s, m in models.items():                                 # {s}_seed{seed}.npz saved
-            runs[seed][s] = {"selection": selection[s], "curves": c[s],
-                             "test_acc": accuracy(m, *test, args.device)}
-            if s in start:
-                runs[seed][s]["windows_px"] = {"start": start[s][0], "end": end[s][0]}
-        print(f"seed {seed} test: " + ", ".join(
-            f"{s} {100 * r['test_acc']:.2f}%" for s, r in runs[seed].items()), flush=True)
+    runs, shown = {seed: {} for seed in seeds}, {}
+    for seed, group_runs, group_shown in run_all(args, seeds, steps, out_dir):
+        runs[seed].update(group_runs)
         if seed == seeds[0]:
-            shown = {s: {"start": start[s], "end": end[s]} for s in start}
+            shown.update(group_shown)
+    runs = {seed: {s: runs[seed][s] for s in args.settings} for seed in seeds}
+    curves = [{s: runs[seed][s]["curves"] for s in args.settings} for seed in seeds]
 
     summary = {}
     for s in args.settings:

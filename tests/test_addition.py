@@ -264,6 +264,25 @@ def test_same_image_demo_smoke(tmp_path):
         assert (out / f).stat().st_size > 0, f
 
 
+@needs_mnist
+@pytest.mark.skipif(NOJIT, reason="spawned workers would each run the kernels as Python")
+def test_same_image_workers_give_the_same_results(tmp_path, monkeypatch):
+    """Runs spread over 2 processes (one run each) equal the lockstep runs of one process."""
+    monkeypatch.syspath_prepend(str(REPO / "demos"))   # spawned workers import it by name
+    demo = importlib.import_module("same_image")
+    small = ["--smoke", "--seeds", "1", "--steps", "3", "--settings", "lr", "cnn",
+             "--out", str(tmp_path)]
+    one = demo.main([*small, "--run-id", "w1", "--workers", "1"])
+    two = demo.main([*small, "--run-id", "w2", "--workers", "2"])
+    for s in ("lr", "cnn"):
+        a, b = one["runs"][0][s], two["runs"][0][s]
+        assert a["test_acc"] == b["test_acc"]
+        assert a["curves"]["train_loss"] == b["curves"]["train_loss"]
+    for when in ("start", "end"):
+        np.testing.assert_array_equal(one["runs"][0]["lr"]["windows_px"][when],
+                                      two["runs"][0]["lr"]["windows_px"][when])
+
+
 @pytest.mark.slow
 @needs_mnist
 def test_addition_full_default_run(tmp_path):
