@@ -20,6 +20,7 @@ SOURCES = {
     "rts": "results/rts/default-seed0/results.json",
     "timeseries": "results/timeseries/default-10seeds/results.json",
     "addition": "results/addition/budget28min-seed0/results.json",
+    "same_image": "results/same_image/default-3seeds/results.json",
 }
 
 
@@ -92,7 +93,24 @@ def table_addition(r):
     return "\n".join(rows)
 
 
-TABLES = {"rts": table_rts, "timeseries": table_timeseries, "addition": table_addition}
+def table_same_image(r):
+    summ, counts = r["summary"], r["param_counts"]
+    rows = ["| init | params | test accuracy, mean ± std | per seed | talk |",
+            "| --- | --- | --- | --- | --- |"]
+    for s, v in summ.items():
+        seeds = ", ".join(pct(a) for a in v["per_seed"])
+        rows.append(f"| {s} | {counts[s]:,} | {pct(v['mean'])} ± {100 * v['std']:.2f} | "
+                    f"{seeds} | {v['talk'] * 100:.0f}% |")
+    env = r["environment"]
+    rows += ["", f"Run: `{SOURCES['same_image']}` — seeds {r['seeds']}, {r['steps']:,} steps "
+                 f"of batch {r['config']['batch_size']} per run, whole sweep "
+                 f"{r['wall_time_s']['total'] / 60:.1f} min, {env['cpu']}, "
+                 f"threads env {env.get('thread_env', {})}."]
+    return "\n".join(rows)
+
+
+TABLES = {"rts": table_rts, "timeseries": table_timeseries, "addition": table_addition,
+          "same_image": table_same_image}
 
 
 def render(text):
