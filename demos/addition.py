@@ -52,6 +52,7 @@ CANVAS = 42
 ST_OUT = 42                   # side of each transformer's output view
 LOC_HIDDEN = 120              # fc width of each localisation net (≈60k parameters each)
 HIDDEN = 128                  # fc width of the ST-CNN's classifier (the CNN's is matched)
+DROPOUT = 0.5                 # before the classifier's last layer (both models)
 N_VAL_IMAGES = 5000           # training images held out for validation pairs
 N_VAL = 5000                  # validation pairs
 N_TEST = 10000                # test pairs (from the test split)
@@ -77,6 +78,7 @@ def parse_args(argv=None):
     p.add_argument("--st-out", type=int, default=ST_OUT)
     p.add_argument("--loc-hidden", type=int, default=LOC_HIDDEN)
     p.add_argument("--hidden", type=int, default=HIDDEN)
+    p.add_argument("--dropout", type=float, default=DROPOUT)
     p.add_argument("--rotation", type=float, default=45.0)
     p.add_argument("--translation", type=float, default=0.1)
     p.add_argument("--scale", type=float, nargs=2, default=(0.7, 1.3))
@@ -113,8 +115,9 @@ def make_models(args):
     gen = np.random.default_rng(args.seed)
     stcnn = STCNN(canvas=args.canvas, st_out=args.st_out, in_channels=2, n_transformers=2,
                   n_classes=N_CLASSES, loc_hidden=args.loc_hidden, hidden=args.hidden,
-                  generator=gen)
-    cnn = matched_cnn(stcnn, args.canvas, in_channels=2, n_classes=N_CLASSES, generator=gen)
+                  dropout=args.dropout, generator=gen)
+    cnn = matched_cnn(stcnn, args.canvas, in_channels=2, n_classes=N_CLASSES,
+                      dropout=args.dropout, generator=gen)
     models = {"stcnn": stcnn, "cnn": cnn}
     return {m: models[m].to(args.device) for m in args.models}
 

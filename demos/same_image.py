@@ -59,6 +59,7 @@ HEIGHT, WIDTH = 42, 84        # the image; each digit lives in one 42×42 half
 VIEW = (42, 42)               # each transformer's output
 LOC_HIDDEN = 120              # fc width of each localisation net
 HIDDEN = 128                  # fc width of the ST-CNN's classifier (the CNN's is matched)
+DROPOUT = 0.5                 # before the classifier's last layer (both models)
 N_VAL_IMAGES = 5000
 N_VAL = 2000
 N_TEST = 10000
@@ -97,6 +98,7 @@ def parse_args(argv=None):
     p.add_argument("--view", type=int, nargs=2, default=VIEW, help="each transformer's output H W")
     p.add_argument("--loc-hidden", type=int, default=LOC_HIDDEN)
     p.add_argument("--hidden", type=int, default=HIDDEN)
+    p.add_argument("--dropout", type=float, default=DROPOUT)
     p.add_argument("--rotation", type=float, default=45.0)
     p.add_argument("--translation", type=float, default=0.1,
                    help="position jitter of each digit, fraction of its half's side")
@@ -130,10 +132,11 @@ def make_model(args, setting, seed):
     hw = (args.height, args.width)
     stn = STCNN(canvas=hw, st_out=tuple(args.view), n_classes=N_CLASSES, n_transformers=2,
                 theta_init=THETA_INITS.get(setting, THETA_INITS["lr"]),
-                loc_hidden=args.loc_hidden, hidden=args.hidden, generator=gen)
+                loc_hidden=args.loc_hidden, hidden=args.hidden, dropout=args.dropout,
+                generator=gen)
     if setting != "cnn":
         return stn.to(args.device)
-    return matched_cnn(stn, hw, n_classes=N_CLASSES,
+    return matched_cnn(stn, hw, n_classes=N_CLASSES, dropout=args.dropout,
                        generator=np.random.default_rng(seed)).to(args.device)
 
 
