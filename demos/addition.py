@@ -29,17 +29,15 @@ import sys
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minstn  # noqa: E402
-import minstn.functional as F  # noqa: E402
 from minstn import experiment, optim  # noqa: E402
 from minstn.data import mnist  # noqa: E402
 from minstn.data.addition import N_CLASSES, addition_batch, fixed_set, sampling_window  # noqa: E402
 from minstn.data.distort import RTS  # noqa: E402
 from minstn.models import STCNN, matched_cnn  # noqa: E402
-from minstn.train import accuracy, param_groups  # noqa: E402
+from minstn.train import accuracy, param_groups, step_times, train_lockstep  # noqa: E402
 
 # ---- defaults (every one is a flag) -------------------------------------------
 MINUTES = 55.0                # training budget, both models and validation included
@@ -128,36 +126,13 @@ def make_optimizer(args, name, model, lr=None):
 
 
 def measure_step_times(models, args, pool, rts):
-    """Median seconds per training step (data, each model) and per evaluated sample.
-
-    Steps run with a throwaway lr-0 optimiser, so parameters do not move; the first
-    step (JIT compile or cache load) is dropped.
-    """
+    """Median seconds per training step (data, each model) and per evaluated sample."""
     rng = np.random.default_rng([args.seed, 99])
-    opts = {m: make_optimizer(args, m, model, lr=0.0) for m, model in models.items()}
-    t = {"data": [], **{m: [] for m in models}}
-    for _ in range(max(2, args.timing_steps)):
-        t0 = time.perf_counter()
-        x, y = addition_batch(*pool, args.batch_size, rng, rts, args.canvas)
-        t["data"].append(time.perf_counter() - t0)
-        for m, model in models.items():
-            t0 = time.perf_counter()
-            loss = F.cross_entropy(model(minstn.Tensor(x, device=args.device)), y)
-            opts[m].zero_grad()
-            loss.backward()
-            opts[m].step()
-            t[m].append(time.perf_counter() - t0)
-    per_step = {k: float(np.median(v[1:])) for k, v in t.items()}
-    x, y = addition_batch(*pool, min(500, args.n_val), rng, rts, args.canvas)
-    per_sample = {}
-    for m, model in models.items():
-        accuracy(model, x[:8], y[:8], args.device)                           # warm
-        t0 = time.perf_counter()
-        accuracy(model, x, y, args.device)
-        per_sample[m] = (time.perf_counter() - t0) / len(x)
-    for model in models.values():
-        model.zero_grad()
-    return per_step, per_sample
+
+    def next_batch(n):
+        return addition_batch(*pool, n or args.batch_size, rng, rts, args.canvas)
+    return step_times(models, lambda m, model, lr: make_optimizer(args, m, model, lr),
+                      next_batch, args.timing_steps, min(500, args.n_val), args.device)
 
 
 def plan_steps(args, per_step, per_sample):
@@ -170,58 +145,19 @@ def plan_steps(args, per_step, per_sample):
 
 
 def train(models, args, pool, val, rts, steps, out_dir):
+    """Both models side by side on one stream of fresh pairs; (curves, selection, s/step)."""
     opts = {m: make_optimizer(args, m, model) for m, model in models.items()}
     warm = max(1, int(args.warmup * steps))
     scheds = {m: optim.WarmupCosine(o, warm, steps) for m, o in opts.items()}
     stream = np.random.default_rng([args.seed, 1])           # one stream of pairs for both
-    eval_at = sorted({max(1, round(steps * k / args.evals)) for k in range(1, args.evals + 1)})
-    curves = {m: {k: [] for k in ("step", "time_s", "lr", "train_loss", "train_acc", "val_acc")}
-              for m in models}
-    best = {m: (-1.0, None, 0) for m in models}
-    sums = {m: [0.0, 0, 0] for m in models}                  # loss sum, correct, samples
-    t_model = {m: 0.0 for m in models}
-    t0 = time.time()
-    bar = tqdm(range(1, steps + 1), desc="train", unit="step", disable=None, mininterval=2)
-    for step in bar:
-        x, y = addition_batch(*pool, args.batch_size, stream, rts, args.canvas)  # (B, 2, c, c)
-        xt = minstn.Tensor(x, device=args.device)
-        for m, model in models.items():
-            ts = time.perf_counter()
-            logits = model(xt)                                # (B, 19)
-            loss = F.cross_entropy(logits, y)
-            opts[m].zero_grad()
-            loss.backward()
-            opts[m].step()
-            scheds[m].step()
-            t_model[m] += time.perf_counter() - ts
-            s = sums[m]
-            s[0] += loss.item() * len(y)
-            s[1] += int((logits.numpy().argmax(1) == y).sum())
-            s[2] += len(y)
-        if step % 50 == 0:
-            bar.set_postfix({m: f"{sums[m][0] / max(1, sums[m][2]):.3f}" for m in models})
-        if step == eval_at[0]:
-            eval_at.pop(0)
-            for m, model in models.items():
-                va = accuracy(model, *val, args.device)
-                c = curves[m]
-                c["step"].append(step), c["time_s"].append(time.time() - t0)
-                c["lr"].append(opts[m].param_groups[-1]["lr"])
-                c["train_loss"].append(sums[m][0] / sums[m][2])
-                c["train_acc"].append(sums[m][1] / sums[m][2])
-                c["val_acc"].append(va)
-                sums[m] = [0.0, 0, 0]
-                if va > best[m][0]:                          # checkpoint the best so far
-                    best[m] = (va, model.state_dict(), step)
-                    minstn.save(best[m][1], os.path.join(out_dir, f"{m}.npz"))
-            tqdm.write(f"step {step}/{steps} ({time.time() - t0:.0f} s): " + ", ".join(
-                f"{m} loss {curves[m]['train_loss'][-1]:.3f} "
-                f"train {100 * curves[m]['train_acc'][-1]:.1f}% "
-                f"val {100 * curves[m]['val_acc'][-1]:.2f}%" for m in models))
-    for m, model in models.items():
-        model.load_state_dict(best[m][1])
-    selection = {m: {"val_acc": best[m][0], "step": best[m][2]} for m in models}
-    return curves, selection, {m: t / steps for m, t in t_model.items()}
+
+    def next_batch():
+        return addition_batch(*pool, args.batch_size, stream, rts, args.canvas)  # (B, 2, c, c)
+
+    def save(m, state):
+        minstn.save(state, os.path.join(out_dir, f"{m}.npz"))
+    return train_lockstep(models, opts, scheds, next_batch, steps, args.evals, val, save,
+                          args.device)
 
 
 def windows(model, x, device):

@@ -32,18 +32,16 @@ import sys
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minstn  # noqa: E402
-import minstn.functional as F  # noqa: E402
 from minstn import experiment, optim  # noqa: E402
 from minstn.data import mnist  # noqa: E402
 from minstn.data.addition import (N_CLASSES, fixed_set, same_image_batch,  # noqa: E402
                                   sampling_window)
 from minstn.data.distort import RTS  # noqa: E402
 from minstn.models import STCNN, matched_cnn  # noqa: E402
-from minstn.train import accuracy, param_groups  # noqa: E402
+from minstn.train import accuracy, param_groups, step_times, train_lockstep  # noqa: E402
 
 # ---- defaults (every one is a flag) -------------------------------------------
 MINUTES = 60.0                # wall-clock budget of the whole sweep (all settings and seeds)
@@ -152,34 +150,13 @@ def batch(args, pool, n, rng, rts):
 
 
 def measure_step_times(models, args, pool, rts):
-    """Median seconds per training step (data, each model) and per evaluated sample.
-
-    Steps use a throwaway lr-0 optimiser (parameters do not move); the first is dropped.
-    """
+    """Median seconds per training step (data, each setting) and per evaluated sample."""
     rng = np.random.default_rng([args.seed, 99])
-    opts = {m: make_optimizer(args, model, lr=0.0) for m, model in models.items()}
-    t = {"data": [], **{m: [] for m in models}}
-    for _ in range(max(2, args.timing_steps)):
-        t0 = time.perf_counter()
-        x, y = batch(args, pool, args.batch_size, rng, rts)
-        t["data"].append(time.perf_counter() - t0)
-        for m, model in models.items():
-            t0 = time.perf_counter()
-            loss = F.cross_entropy(model(minstn.Tensor(x, device=args.device)), y)
-            opts[m].zero_grad()
-            loss.backward()
-            opts[m].step()
-            t[m].append(time.perf_counter() - t0)
-    per_step = {k: float(np.median(v[1:])) for k, v in t.items()}
-    x, y = batch(args, pool, min(500, args.n_val), rng, rts)
-    per_sample = {}
-    for m, model in models.items():
-        accuracy(model, x[:8], y[:8], args.device)
-        t0 = time.perf_counter()
-        accuracy(model, x, y, args.device)
-        per_sample[m] = (time.perf_counter() - t0) / len(x)
-        model.zero_grad()
-    return per_step, per_sample
+
+    def next_batch(n):
+        return batch(args, pool, n or args.batch_size, rng, rts)
+    return step_times(models, lambda m, model, lr: make_optimizer(args, model, lr),
+                      next_batch, args.timing_steps, min(500, args.n_val), args.device)
 
 
 def plan_steps(args, per_step, per_sample):
@@ -202,55 +179,22 @@ def windows(model, x, device):
 
 
 def train(models, args, pool, val, rts, steps, seed, out_dir):
+    """The settings of one seed side by side on one stream of images; (curves, selection)."""
     opts = {m: make_optimizer(args, model) for m, model in models.items()}
     warm = max(1, int(args.warmup * steps))
     scheds = {m: optim.WarmupCosine(o, warm, steps) for m, o in opts.items()}
     stream = np.random.default_rng([seed, 1])                 # one stream for all settings
-    eval_at = sorted({max(1, round(steps * k / args.evals)) for k in range(1, args.evals + 1)})
-    curves = {m: {k: [] for k in ("step", "time_s", "train_loss", "train_acc", "val_acc")}
-              for m in models}
-    best = {m: (-1.0, None, 0) for m in models}
-    sums = {m: [0.0, 0, 0] for m in models}                   # loss sum, correct, samples
-    t0 = time.time()
-    bar = tqdm(range(1, steps + 1), desc=f"seed {seed} {'/'.join(models)}", unit="step",
-               disable=None, mininterval=2 if sys.stderr.isatty() else 30)
-    for step in bar:
-        x, y = batch(args, pool, args.batch_size, stream, rts)               # (B, 1, H, W)
-        xt = minstn.Tensor(x, device=args.device)
-        for m, model in models.items():
-            logits = model(xt)                                                # (B, 19)
-            loss = F.cross_entropy(logits, y)
-            opts[m].zero_grad()
-            loss.backward()
-            opts[m].step()
-            scheds[m].step()
-            s = sums[m]
-            s[0] += loss.item() * len(y)
-            s[1] += int((logits.numpy().argmax(1) == y).sum())
-            s[2] += len(y)
-        if step % 50 == 0:
-            bar.set_postfix({m: f"{sums[m][0] / max(1, sums[m][2]):.3f}" for m in models})
-        if step == eval_at[0]:
-            eval_at.pop(0)
-            for m, model in models.items():
-                va = accuracy(model, *val, args.device)
-                c = curves[m]
-                c["step"].append(step), c["time_s"].append(time.time() - t0)
-                c["train_loss"].append(sums[m][0] / sums[m][2])
-                c["train_acc"].append(sums[m][1] / sums[m][2])
-                c["val_acc"].append(va)
-                sums[m] = [0.0, 0, 0]
-                if va > best[m][0]:                          # checkpoint the best so far
-                    best[m] = (va, model.state_dict(), step)
-                    minstn.save(best[m][1], os.path.join(out_dir, f"{m}_seed{seed}.npz"))
-            tqdm.write(f"seed {seed} step {step}/{steps} ({time.time() - t0:.0f} s): val "
-                       + ", ".join(f"{m} {100 * curves[m]['val_acc'][-1]:.1f}%" for m in models))
-    for m, model in models.items():
-        model.load_state_dict(best[m][1])
-    return curves, {m: {"val_acc": best[m][0], "step": best[m][2]} for m in models}
 
+    def next_batch():
+        return batch(args, pool, args.batch_size, stream, rts)               # (B, 1, H, W)
 
-# ---- figures ------------------------------------------------------------------
+    def save(m, state):
+        minstn.save(state, os.path.join(out_dir, f"{m}_seed{seed}.npz"))
+    curves, selection, _ = train_lockstep(models, opts, scheds, next_batch, steps, args.evals,
+                                          val, save, args.device,
+                                          desc=f"seed {seed} {'/'.join(models)}")
+    return curves, selection
+
 
 def _outline(ax, corners, style, color):
     p = np.vstack([corners, corners[:1]])
