@@ -76,6 +76,22 @@ def gemm(a, b, out, trans_a=False, trans_b=False, accumulate=False):
     _gemm_kernel[grid, (TILE, TILE)](a, b, out, bool(trans_a), bool(trans_b), bool(accumulate))
 
 
+@cuda.jit(device=True)
+def block_tree_sum(buf, t, size):
+    """buf[0] = buf[0] + ... + buf[size - 1] by a fixed tree (size a power of 2).
+
+    Every thread t of the block calls it after writing its buf[t]; the same pairs
+    are added in the same order on every run, so the sum is deterministic.
+    """
+    cuda.syncthreads()
+    s = size // 2
+    while s > 0:
+        if t < s:
+            buf[t] += buf[t + s]
+        cuda.syncthreads()
+        s //= 2
+
+
 @cuda.jit
 def _sum_middle_kernel(a, out):
     """Block j: out[j] = sum over (i, k) of a[i, j, k]. Thread t adds the elements
@@ -88,13 +104,7 @@ def _sum_middle_kernel(a, out):
     for e in range(t, ni * nk, SUM_THREADS):
         acc += a[e // nk, j, e % nk]
     part[t] = acc
-    cuda.syncthreads()
-    s = SUM_THREADS // 2
-    while s > 0:
-        if t < s:
-            part[t] += part[t + s]
-        cuda.syncthreads()
-        s //= 2
+    block_tree_sum(part, t, SUM_THREADS)
     if t == 0:
         out[j] = part[0]
 

@@ -11,6 +11,8 @@ import math
 import numpy as np
 from numba import config, cuda, float64
 
+from ._gemm import block_tree_sum
+
 # Threads per block: 1-D elementwise launches, and the per-output reduction blocks
 # (a power of two: the shared-memory tree halves it). The simulator runs every
 # thread as a Python thread, so it gets small blocks.
@@ -115,13 +117,7 @@ def _sum_kernel(a, out, kshape, kstrides, rshape, rstrides, count, divisor):
     for j in range(t, count, RTPB):
         s += a[base + _offset(j, rshape, rstrides)]
     buf[t] = s
-    cuda.syncthreads()
-    step = RTPB // 2
-    while step > 0:
-        if t < step:
-            buf[t] += buf[t + step]
-        cuda.syncthreads()
-        step //= 2
+    block_tree_sum(buf, t, RTPB)
     if t == 0:
         out[o] = buf[0] / divisor
 
