@@ -7,10 +7,23 @@
 Importing compiles nothing: Numba kernels compile (or load from their on-disk
 cache) on first use.
 """
-from .autograd import Tensor, Function, no_grad, is_grad_enabled, gradcheck
-from .ops.basic import cat, stack
-from .device import cuda_available
-from . import random
+import os as _os
+
+import numba as _numba
+
+# Numba's default OpenMP threading layer keeps its threads spinning after every
+# parallel loop; they then steal the cores from OpenBLAS inside the next matrix
+# product. On the 2-core benchmark machine an ST-CNN step on 2 threads took 80 ms
+# with "omp" and 40 ms with "workqueue" (docs/performance.md). Use workqueue unless
+# the user chose a layer (NUMBA_THREADING_LAYER); it must be set before the first
+# parallel kernel runs.
+if "NUMBA_THREADING_LAYER" not in _os.environ:
+    _numba.config.THREADING_LAYER = "workqueue"
+
+from .autograd import Tensor, Function, no_grad, is_grad_enabled, gradcheck  # noqa: E402
+from .ops.basic import cat, stack  # noqa: E402
+from .device import cuda_available  # noqa: E402
+from . import random  # noqa: E402
 
 __version__ = "0.1.0"
 
