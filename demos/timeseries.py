@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import minstn  # noqa: E402
 import minstn.functional as F  # noqa: E402
 from minstn import experiment, optim  # noqa: E402
+from minstn.train import param_groups  # noqa: E402
 from minstn.models.timeseries import (CNN1dClassifier, LSTMClassifier,  # noqa: E402
                                       STN1dClassifier)
 
@@ -327,14 +328,7 @@ def build_model(name, args, in_channels, seed):
 
 
 def make_optimizer(args, model):
-    params = model.parameters()
-    if hasattr(model, "localization_parameters"):
-        loc = {id(p) for p in model.localization_parameters()}
-        groups = [{"params": [p for p in params if id(p) in loc],
-                   "lr": args.lr * args.loc_lr_scale},
-                  {"params": [p for p in params if id(p) not in loc], "lr": args.lr}]
-    else:
-        groups = [{"params": params, "lr": args.lr}]
+    groups = param_groups(model, args.lr, args.loc_lr_scale)    # localisation nets at lr × scale
     return optim.Adam(groups, lr=args.lr, weight_decay=args.weight_decay)
 
 
