@@ -6,12 +6,14 @@ import tempfile
 
 import numpy as np
 
+from .kernels import is_device_array
+
 
 def _host(v) -> np.ndarray:
     """A state value (Tensor, device array or array-like) as a host np.ndarray."""
     if hasattr(v, "numpy"):
         return np.asarray(v.numpy())
-    if getattr(v, "__cuda_ndarray__", False) and not isinstance(v, np.ndarray):
+    if is_device_array(v):
         return v.copy_to_host()
     return np.asarray(v)
 

@@ -13,20 +13,16 @@ import numbers
 
 import numpy as np
 
-from ..kernels import backend
+from ..kernels import backend, is_device_array
 from .function import Node, is_grad_enabled
 
 _FLOATS = (np.float32, np.float64)
 
 
-def _is_device_array(x) -> bool:
-    return not isinstance(x, np.ndarray) and getattr(x, "__cuda_ndarray__", False)
-
-
 def _as_array(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
-    if _is_device_array(data):
+    if is_device_array(data):
         data = data.copy_to_host()
     if dtype is not None:
         return np.ascontiguousarray(data, dtype=dtype)
@@ -59,7 +55,7 @@ class Tensor:
         self.device = check_device(device)
         if isinstance(data, Tensor):
             data = data.data
-        if self.device != "cpu" and _is_device_array(data) and \
+        if self.device != "cpu" and is_device_array(data) and \
                 (dtype is None or np.dtype(dtype) == data.dtype):
             self.data = backend(self.device).contiguous(data)
         elif self.device != "cpu":
@@ -162,7 +158,7 @@ class Tensor:
                     raise RuntimeError(f"backward: grad is on {grad.device}, the tensor on "
                                        f"{self.device}")
                 grad = grad.data
-            if _is_device_array(grad) and self.device != "cpu":
+            if is_device_array(grad) and self.device != "cpu":
                 grad = be.astype(be.contiguous(grad), self.dtype)
             else:
                 grad = be.from_host(_as_array(grad, self.dtype))

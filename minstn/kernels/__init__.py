@@ -9,6 +9,11 @@ Numba compiles a kernel on its first call (and caches it on disk).
 import importlib
 
 
+def is_device_array(x) -> bool:
+    """True for a numba CUDA device array (or the simulator's stand-in), False for NumPy."""
+    return bool(getattr(x, "__cuda_ndarray__", False))
+
+
 def backend(device: str):
     """The kernel namespace for `device` ("cpu" or "cuda")."""
     if device == "cpu":

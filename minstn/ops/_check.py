@@ -23,9 +23,9 @@ def float_tensor(name, x, ndim=None, dtype=None):
 
 def c(a):
     """C-contiguous view or copy, as the kernels expect (NumPy or device array)."""
-    if isinstance(a, np.ndarray) or not getattr(a, "__cuda_ndarray__", False):
+    from ..kernels import backend, is_device_array
+    if not is_device_array(a):
         return np.ascontiguousarray(a)
-    from ..kernels import backend
     return backend("cuda").contiguous(a)
 
 

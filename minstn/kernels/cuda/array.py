@@ -11,6 +11,7 @@ import math
 import numpy as np
 from numba import config, cuda, float64
 
+from .. import is_device_array
 from ._gemm import block_tree_sum
 
 # Threads per block: 1-D elementwise launches, and the per-output reduction blocks
@@ -257,10 +258,6 @@ def skip(dtype, ndim=1):
 
 
 # ---- launch helpers ----------------------------------------------------------------
-def _is_device(x):
-    return getattr(x, "__cuda_ndarray__", False)
-
-
 def _dims(shape, *strides):
     """Shape and strides as kernel tuples; a 0-d shape becomes (1,) (tuples must not be empty)."""
     if len(shape) == 0:
@@ -294,14 +291,14 @@ def _scatter(g, out, strides, start=0):
 
 
 def _elementwise(op, a, b):
-    if not _is_device(b):                       # array op scalar
+    if not is_device_array(b):                       # array op scalar
         s = a.dtype.type(b) if a.dtype.kind == "f" else b
         dtype = np.result_type(a.dtype, b)
         out = empty(a.shape, dtype)
         if out.size:
             _scalar_kernel[_blocks(out.size), TPB](op, _flat(contiguous(a)), s, _flat(out), False)
         return out
-    if not _is_device(a):                       # scalar op array
+    if not is_device_array(a):                       # scalar op array
         s = b.dtype.type(a) if b.dtype.kind == "f" else a
         dtype = np.result_type(a, b.dtype)
         out = empty(b.shape, dtype)
@@ -339,7 +336,7 @@ def sqrt(a): return _unary(SQRT, a)
 def iadd(a, b):
     """a += b in place (a C-contiguous, b broadcastable to a); returns a."""
     if a.size:
-        if _is_device(b):
+        if is_device_array(b):
             sh, sa, sb = _dims(a.shape, _strides(a.shape), _bstrides(b.shape, a.shape))
             _binary_kernel[_blocks(a.size), TPB](ADD, _flat(a), _flat(contiguous(b)), _flat(a),
                                                  sh, sa, sb)
