@@ -157,6 +157,17 @@ def test_exp_nonpositive_accuracy():
     assert np.all((e[:3] >= 0) & (e[:3] < 1e-307)) and np.isnan(e[3])
 
 
+def test_exp_nonpositive_float32_accuracy():
+    """float32 in, float32 maths: within 2 ulp of exp where the result is a normal float32."""
+    z = np.concatenate([-np.logspace(-12, np.log10(700), 4000), [0.0, -0.5]]).astype(np.float32)
+    e = z.copy()
+    _exp_nonpositive(e, np.empty(z.size, np.int64))
+    ref = np.exp(z.astype(np.float64))
+    normal = ref > np.finfo(np.float32).tiny
+    np.testing.assert_allclose(e[normal], ref[normal], rtol=2 * 2.0 ** -23, atol=0)
+    assert np.all((e[~normal] >= 0) & (e[~normal] < np.finfo(np.float32).tiny))
+
+
 def test_gate_helpers():
     x = np.concatenate([np.linspace(-30, 30, 601), [-800.0, 800.0, 1e-9, -1e-9, 0.0]])
     sig = np.array([S.sigmoid(v) for v in x])

@@ -15,7 +15,8 @@ dW_hh = dA^T H_prev, and dX = dA W_ih.
 The element-wise work between the products runs on one thread in simple loops
 that LLVM vectorises: σ and tanh need exp, and a libm exp call per element would
 cost more than all the products together at small H, so the exps of a step are
-computed in one vectorised pass (`_exp_nonpositive`). error_model="numpy" drops
+computed in one vectorised pass (`_exp_nonpositive`), in the input's precision
+(float32 runs twice as many SIMD lanes as float64). error_model="numpy" drops
 the ZeroDivisionError checks that would stop vectorisation. No numba threads: they
 would fight BLAS's own threads for the cores at every step.
 
@@ -26,33 +27,43 @@ see contiguous (N·T, ·) matrices. Nothing is allocated inside the time loops.
 import numpy as np
 from numba import njit
 
-from .._scalar import lstm_cell_backward, sigmoid_e, tanh_e
+from .._scalar import lstm_cell_backward
 
-_LOG2E = 1.4426950408889634         # 1 / ln 2
-_LN2_HI = 0.6931471803691238        # ln 2 = _LN2_HI + _LN2_LO; k * _LN2_HI is exact
-_LN2_LO = 1.9082149292705877e-10
+_INV_FACT = (1.0, 1.0, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040, 1 / 40320,
+             1 / 362880, 1 / 3628800, 1 / 39916800, 1 / 479001600)       # 1/j!, j = 0..12
+# (1/ln 2, ln 2 split as hi + lo with hi so short that k * hi is exact for |k| <= 1100)
+_CONST64 = (1.4426950408889634, 0.6931471803691238, 1.9082149292705877e-10)
+_CONST32 = (1.4426950408889634, 0.693359375, -2.1219444005469057e-4)
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _exp_nonpositive(z, bits):
-    """z <- exp(z) in place for a flat float64 array z ≤ 0; bits: int64 scratch, same size.
+    """z <- exp(z) in place for a flat float32 or float64 array z ≤ 0; bits: int64 scratch.
 
     exp(z) = 2^k e^r with k = round(z / ln 2), r = z - k ln 2, |r| ≤ ln2 / 2; e^r is its
     Taylor series to r^12 (truncation < 2e-16 relative) and 2^k is built from its
-    IEEE-754 bits, (k + 1023) << 52. Pure arithmetic, so the loop vectorises, unlike
-    a libm call. z below -708 gives exp(-708) ≈ 3e-308 (not a subnormal or 0);
-    NaN stays NaN.
+    IEEE-754 float64 bits, (k + 1023) << 52. The series runs in z's precision (a
+    float32 array costs half a float64 one per element: twice the SIMD lanes), so its
+    constants are taken from an array of z's dtype: a float64 literal would promote
+    float32 maths. Pure arithmetic, so the loop vectorises, unlike a libm call.
+    z below -708 gives exp(-708) ≈ 3e-308 (0 in float32; never garbage); NaN stays NaN.
     """
+    c = np.empty(17, z.dtype)                    # 1/j!, 1/ln2, ln2 hi, ln2 lo, -708, 1/2
+    for j in range(13):
+        c[j] = _INV_FACT[j]
+    c[13], c[14], c[15] = _CONST32 if z.itemsize == 4 else _CONST64
+    c[16] = -708.0
     for m in range(z.size):
-        x = z[m] if not z[m] < -708.0 else -708.0
-        k = np.floor(x * _LOG2E + 0.5)
-        k = k if k == k else 0.0                 # NaN in: NaN out (via r); cast stays defined
-        r = x - k * _LN2_HI - k * _LN2_LO
-        z[m] = 1.0 + r * (1.0 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (
-            1 / 120 + r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320 + r * (
-                1 / 362880 + r * (1 / 3628800 + r * (1 / 39916800 + r / 479001600)))))))))))
+        x = z[m] if not z[m] < c[16] else c[16]
+        k = np.floor(x * c[13] + c[2])
+        k = k if k == k else c[0] - c[0]         # NaN in: NaN out (via r); cast stays defined
+        r = x - k * c[14] - k * c[15]
+        p = c[12]
+        for j in range(11, -1, -1):              # Horner, unrolled by LLVM
+            p = p * r + c[j]
+        z[m] = p
         bits[m] = (np.int64(k) + 1023) << 52
-    two_k = bits.view(np.float64)
+    two_k = bits[:z.size].view(np.float64)
     for m in range(z.size):
         z[m] *= two_k[m]
 
@@ -73,11 +84,12 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hpr
     h_n[:] = h0                                  # running h_{t-1}, ends as h_T
     c_n[:] = c0                                  # running c_{t-1}, ends as c_T
     a = np.empty((N, G), x.dtype)                # h_{t-1} W_hh^T
-    e = np.empty((N, G))                         # exp(-k|a|), float64
-    ec = np.empty((N, H))                        # exp(-|c_t|)
+    e = np.empty((N, G), x.dtype)                # exp(-k|a|)
+    ec = np.empty((N, H), x.dtype)               # exp(-|c_t|)
     bits = np.empty(N * G, np.int64)             # scratch of _exp_nonpositive
-    k = np.ones(G)                               # tanh(a) = 2 σ(2a) - 1: k = 2 on the g gate
+    k = np.ones(G, x.dtype)                      # tanh(a) = 2 σ(2a) - 1: k = 2 on the g gate
     k[2 * H:3 * H] = 2.0
+    one = k[0]                                   # 1 in x's dtype (a literal 1.0 is float64)
     for t in range(T):
         np.dot(h_n, w_hh.T, out=a)               # h_{t-1} W_hh^T  (N, 4H)
         for n in range(N):
@@ -90,7 +102,8 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hpr
         for n in range(N):
             gt, et, cp, ct, ecn = gates[n, t], e[n], c_n[n], cs[n, t], ec[n]
             for j in range(G):                   # i, f, o = σ(a);  g = 2 σ(2a) - 1 = tanh(a)
-                gt[j] = k[j] * sigmoid_e(gt[j], et[j]) - (k[j] - 1.0)
+                s = one / (one + et[j])          # _scalar.sigmoid_e, kept in x's dtype
+                gt[j] = k[j] * (s if gt[j] >= 0 else et[j] * s) - (k[j] - one)
             for j in range(H):
                 c = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]   # f c_{t-1} + i g
                 ct[j] = c
@@ -101,7 +114,9 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hpr
             gt, ct, ecn, tct, hp, ot, hn = (gates[n, t], cs[n, t], ec[n], tcs[n, t],
                                             hprev[n, t], out[n, t], h_n[n])
             for j in range(H):
-                tc = tanh_e(ct[j], ecn[j])
+                e2 = ecn[j] * ecn[j]             # _scalar.tanh_e, kept in x's dtype
+                tc = (one - e2) / (one + e2)
+                tc = tc if ct[j] >= 0 else -tc
                 tct[j] = tc
                 hp[j] = hn[j]                    # h_{t-1}
                 h = gt[3 * H + j] * tc           # o tanh(c)
