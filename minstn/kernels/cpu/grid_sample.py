@@ -161,11 +161,9 @@ def _tap2(gx, gy, H, W, border, align_corners, off, wx, wy, dpx, dpy, p):
 @_inline
 def _taps_grid(grid, n, H, W, border, align_corners, off, wx, wy, dpx, dpy):
     """Taps of the points grid[n] (Ho, Wo, 2), flattened to p = h Wo + w."""
-    Ho, Wo = grid.shape[1], grid.shape[2]
-    for h in range(Ho):
-        for w in range(Wo):
-            _tap2(grid[n, h, w, 0], grid[n, h, w, 1], H, W, border, align_corners,
-                  off, wx, wy, dpx, dpy, h * Wo + w)
+    g = grid[n].reshape(-1)                    # (Ho Wo 2,): x, y of point p at 2p, 2p + 1
+    for p in range(off.size):
+        _tap2(g[2 * p], g[2 * p + 1], H, W, border, align_corners, off, wx, wy, dpx, dpy, p)
 
 
 @_inline
@@ -300,12 +298,14 @@ def affine_grid_forward(theta, out, align_corners):
     N, H, W = out.shape[0], out.shape[1], out.shape[2]
     xs, ys = _base_coords(W, align_corners), _base_coords(H, align_corners)
     for n in range(N):
+        t00, t01, t02 = theta[n, 0, 0], theta[n, 0, 1], theta[n, 0, 2]
+        t10, t11, t12 = theta[n, 1, 0], theta[n, 1, 1], theta[n, 1, 2]
+        o = out[n].reshape(-1)                 # flat (H W 2,): 4-D indexing would not vectorise
         for h in range(H):
             for w in range(W):
-                out[n, h, w, 0] = affine_coord(theta[n, 0, 0], theta[n, 0, 1], theta[n, 0, 2],
-                                               xs[w], ys[h])
-                out[n, h, w, 1] = affine_coord(theta[n, 1, 0], theta[n, 1, 1], theta[n, 1, 2],
-                                               xs[w], ys[h])
+                p = 2 * (h * W + w)
+                o[p] = affine_coord(t00, t01, t02, xs[w], ys[h])
+                o[p + 1] = affine_coord(t10, t11, t12, xs[w], ys[h])
 
 
 @numba.njit(cache=True)
@@ -315,9 +315,9 @@ def affine_grid_backward(grad_grid, grad_theta, align_corners):
     xs, ys = _base_coords(W, align_corners), _base_coords(H, align_corners)
     gx, gy = np.empty(H * W), np.empty(H * W)
     for n in range(N):
-        for h in range(H):
-            for w in range(W):
-                gx[h * W + w], gy[h * W + w] = grad_grid[n, h, w, 0], grad_grid[n, h, w, 1]
+        g = grad_grid[n].reshape(-1)           # flat (H W 2,)
+        for p in range(H * W):
+            gx[p], gy[p] = g[2 * p], g[2 * p + 1]
         _theta_grad(gx, gy, xs, ys, grad_theta, n)
 
 
@@ -374,9 +374,9 @@ def _backward2d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, b
             _pad(x, n, xp)
             _grid_grad2(xp, grad_out, n, off, wx, wy, dpx, dpy, gx, gy)
         if grad_grid.size > 0:
-            for h in range(Ho):
-                for w in range(Wo):
-                    grad_grid[n, h, w, 0], grad_grid[n, h, w, 1] = gx[h * Wo + w], gy[h * Wo + w]
+            gg = grad_grid[n].reshape(-1)      # flat (Ho Wo 2,)
+            for p in range(P):
+                gg[2 * p], gg[2 * p + 1] = gx[p], gy[p]
         if grad_theta.size > 0:
             _theta_grad(gx, gy, xs, ys, grad_theta, n)
 
