@@ -1,4 +1,6 @@
 """conv2d / conv1d: NumPy-loop reference, kernel edge cases, gradchecks, torch parity, errors."""
+import math
+
 import numpy as np
 import pytest
 
@@ -84,8 +86,9 @@ def test_kernel_backward_is_the_adjoint_and_skips(rng):
 def test_kernel_in_several_chunks(rng):
     """A batch larger than one im2col buffer runs in chunks (here 2 + 1 samples) and gives
     the reference forward and the per-sample gradients (summed for grad_w, grad_b)."""
-    x, w, b = (rng.standard_normal(s) for s in ((3, 2, 23, 23), (2, 2, 3, 3), (2,)))
-    assert K.conv._chunk_size(3, 2 * 3 * 3, 23 * 23) == 2
+    side = math.isqrt(K.conv.CHUNK_COLUMNS // 2)      # two output planes of side² per chunk
+    x, w, b = (rng.standard_normal(s) for s in ((3, 2, side, side), (2, 2, 3, 3), (2,)))
+    assert K.conv._chunk_size(3, 2 * 3 * 3, side * side) == 2
     out = _kernel_forward(x, w, b, (1, 1), (1, 1))
     np.testing.assert_allclose(out, ref_conv2d(x, w, b, (1, 1), (1, 1)), rtol=1e-12, atol=1e-12)
     g = rng.standard_normal(out.shape)
