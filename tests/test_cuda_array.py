@@ -95,9 +95,10 @@ def test_reduction_is_deterministic():
     assert r1.tobytes() == r2.tobytes()
 
 
-@pytest.mark.parametrize("sa,sb", [((3, 4), (4, 2)), ((2, 1, 3, 4), (3, 4, 2)), ((4,), (3, 4, 2)),
-                                   ((2, 3, 4), (4,)), ((4,), (4,))])
+@pytest.mark.parametrize("sa,sb", [((3, 4), (4, 2)), ((4,), (4, 2)), ((3, 4), (4,)), ((4,), (4,)),
+                                   ((2, 1, 3, 4), (3, 4, 2)), ((4,), (3, 4, 2)), ((2, 3, 4), (4,))])
 def test_matmul(sa, sb):
+    """Without batch axes: the tiled gemm; with: the batched kernel."""
     r = np.random.default_rng(2)
     a, b = r.standard_normal(sa), r.standard_normal(sb)
     same(C.matmul(a, b), G.matmul(D(a), D(b)))

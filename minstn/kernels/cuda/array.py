@@ -12,7 +12,7 @@ import numpy as np
 from numba import config, cuda, float64
 
 from .. import is_device_array
-from ._gemm import block_tree_sum
+from ._gemm import block_tree_sum, gemm
 
 # Threads per block: 1-D elementwise launches, and the per-output reduction blocks
 # (a power of two: the shared-memory tree halves it). The simulator runs every
@@ -125,7 +125,7 @@ def _sum_kernel(a, out, kshape, kstrides, rshape, rstrides, count, divisor):
 
 @cuda.jit
 def _matmul_kernel(a, b, out, m, n, k, bshape, sa, sb, a_rs, a_cs, b_rs, b_cs):
-    """out[z, i, j] = sum_l a[z, i, l] b[z, l, j]; one thread per output, l in order.
+    """Batched: out[z, i, j] = sum_l a[z, i, l] b[z, l, j]; one thread per output, l in order.
 
     Batch index z runs over `bshape` with batch strides sa/sb (0 where broadcast);
     row/column strides of a and b (a_rs, a_cs, b_rs, b_cs) allow transposed views.
@@ -378,7 +378,11 @@ def reduce_mean(a, axes=None, keepdim=False):
 
 
 def matmul(a, b):
-    """a @ b with NumPy semantics (1-d operands; leading batch axes broadcast)."""
+    """a @ b with NumPy semantics (1-d operands; leading batch axes broadcast).
+
+    A product without batch axes, a (M, K) @ b (K, N) once 1-d operands are made
+    (1, K) / (K, 1), is the tiled `gemm`; batched ones run `_matmul_kernel`.
+    """
     a, b = contiguous(a), contiguous(b)
     a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
     b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
@@ -387,7 +391,9 @@ def matmul(a, b):
         raise ValueError(f"matmul: inner sizes differ: {a.shape} @ {b.shape}")
     bshape = tuple(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]))
     out = empty(bshape + (m, n), np.result_type(a.dtype, b.dtype))
-    if out.size:
+    if not bshape:
+        gemm(a2, b2, out)
+    elif out.size:
         sa = _bstrides(a2.shape[:-2], bshape)
         sb = _bstrides(b2.shape[:-2], bshape)
         sa = tuple(s * m * k for s in sa)   # batch strides in elements of the (.., m, k) array

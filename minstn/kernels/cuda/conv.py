@@ -24,17 +24,23 @@ from ._gemm import launch_1d, sum_middle
 MAX_SPLITS = 64           # sample groups of the weight gradient's first pass
 
 
+@cuda.jit(device=True)
+def _unravel4(e, shape):
+    """(i0, i1, i2, i3): the index of flat element e of a C-ordered array of 4-d `shape`."""
+    i3 = e % shape[3]
+    i2 = (e // shape[3]) % shape[2]
+    i1 = (e // (shape[3] * shape[2])) % shape[1]
+    return e // (shape[3] * shape[2] * shape[1]), i1, i2, i3
+
+
 @cuda.jit
 def _conv_forward_kernel(x, w, b, out, sh, sw, ph, pw):
+    """Thread e: out[n, o, oh, ow], (n, o, oh, ow) = element e of out."""
     e = cuda.grid(1)
     if e < out.size:
-        o_n, ho, wo = out.shape[1], out.shape[2], out.shape[3]
+        n, o, oh, ow = _unravel4(e, out.shape)
         c_in, h, wd = x.shape[1], x.shape[2], x.shape[3]
         kh, kw = w.shape[2], w.shape[3]
-        ow = e % wo
-        oh = (e // wo) % ho
-        o = (e // (wo * ho)) % o_n
-        n = e // (wo * ho * o_n)
         acc = out.dtype.type(0)
         for c in range(c_in):
             for i in range(kh):
@@ -51,15 +57,12 @@ def _conv_forward_kernel(x, w, b, out, sh, sw, ph, pw):
 
 @cuda.jit
 def _conv_grad_x_kernel(w, grad_out, grad_x, sh, sw, ph, pw):
+    """Thread e: grad_x[n, c, ih, iw], (n, c, ih, iw) = element e of grad_x."""
     e = cuda.grid(1)
     if e < grad_x.size:
-        c_in, h, wd = grad_x.shape[1], grad_x.shape[2], grad_x.shape[3]
+        n, c, ih, iw = _unravel4(e, grad_x.shape)
         o_n, ho, wo = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
         kh, kw = w.shape[2], w.shape[3]
-        iw = e % wd
-        ih = (e // wd) % h
-        c = (e // (wd * h)) % c_in
-        n = e // (wd * h * c_in)
         acc = grad_x.dtype.type(0)
         for o in range(o_n):
             for i in range(kh):

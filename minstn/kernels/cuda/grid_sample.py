@@ -28,15 +28,16 @@ multiply-adds). The price is parallelism N C for dL/dx; a gather formulation wou
 need, per input pixel, the list of points that read it.
 
 grid_sample and affine_grid_sample share their kernels (one per step): a kernel
-computes the points from `theta`, or reads them from `grid` when theta is a
-placeholder with 0 samples. dL/dtheta goes through a float64 (N, Ho Wo, 2) buffer
-of dL/dgrid, which the CPU kernel also computes (per sample). Gradient arrays
-passed with size 0 are skipped. Kernels overwrite their output arrays.
+computes the points from `theta`, or reads them from `grid` when theta has size 0
+(`array.skip`, which also stands for "no grid"). dL/dtheta goes through a float64
+(N, Ho Wo, 2) buffer of dL/dgrid, which the CPU kernel also computes (per sample).
+Gradient arrays passed with size 0 are skipped. Kernels overwrite their output arrays.
 """
 import numpy as np
 from numba import cuda
 
 from ._device import d
+from .array import skip
 
 TPB = 128         # threads per block
 
@@ -46,11 +47,6 @@ def _launch(kernel, count, *args):
     if count > 0:
         threads = min(TPB, count)
         kernel[(count + threads - 1) // threads, threads](*args)
-
-
-def _placeholder(shape, dtype):
-    """A size-0 device array: "no theta" / "no grid" / "skip this gradient"."""
-    return cuda.device_array(shape, dtype)
 
 
 # ---- device helpers: where a point reads, and what it reads ------------------------------
@@ -252,23 +248,23 @@ def affine_grid_backward(grad_grid, grad_theta, align_corners):
 
 def grid_sample_forward(x, grid, out, border, align_corners):
     """out (N, C, Ho, Wo) <- bilinear samples of x (N, C, H, W) at grid (N, Ho, Wo, 2)."""
-    _forward2d(x, grid, _placeholder((0, 2, 3), grid.dtype), out, border, align_corners)
+    _forward2d(x, grid, skip(grid.dtype, 3), out, border, align_corners)
 
 
 def grid_sample_backward(x, grid, grad_out, grad_x, grad_grid, border, align_corners):
     """grad_x (N, C, H, W) and grad_grid (N, Ho, Wo, 2) of grid_sample (size-0: skipped)."""
-    none = _placeholder((0, 2, 3), grid.dtype)
+    none = skip(grid.dtype, 3)
     _backward2d(x, grid, none, grad_out, grad_x, grad_grid, none, border, align_corners)
 
 
 def affine_grid_sample_forward(x, theta, out, border, align_corners):
     """out (N, C, Ho, Wo) <- grid_sample(x, affine_grid(theta)) without storing the grid."""
-    _forward2d(x, _placeholder((0, 0, 0, 2), theta.dtype), theta, out, border, align_corners)
+    _forward2d(x, skip(theta.dtype, 4), theta, out, border, align_corners)
 
 
 def affine_grid_sample_backward(x, theta, grad_out, grad_x, grad_theta, border, align_corners):
     """grad_x (N, C, H, W) and grad_theta (N, 2, 3) of the fused op (size-0: skipped)."""
-    none = _placeholder((0, 0, 0, 2), theta.dtype)
+    none = skip(theta.dtype, 4)
     _backward2d(x, none, theta, grad_out, grad_x, none, grad_theta, border, align_corners)
 
 
@@ -380,22 +376,22 @@ def affine_grid1d_backward(grad_grid, grad_theta, align_corners):
 def grid_sample1d_forward(x, grid, out, border, align_corners):
     """out (N, C, Lo) <- linear interpolation of x (N, C, L) at grid (N, Lo)."""
     _launch(_sample1d_forward_kernel, out.shape[0] * out.shape[2], x, grid,
-            _placeholder((0, 1, 2), grid.dtype), out, border, align_corners)
+            skip(grid.dtype, 3), out, border, align_corners)
 
 
 def grid_sample1d_backward(x, grid, grad_out, grad_x, grad_grid, border, align_corners):
     """grad_x (N, C, L) and grad_grid (N, Lo) of grid_sample1d (size-0: skipped)."""
-    none = _placeholder((0, 1, 2), grid.dtype)
+    none = skip(grid.dtype, 3)
     _backward1d(x, grid, none, grad_out, grad_x, grad_grid, none, border, align_corners)
 
 
 def affine_grid_sample1d_forward(x, theta, out, border, align_corners):
     """out (N, C, Lo) <- grid_sample1d(x, affine_grid1d(theta)) without storing the grid."""
     _launch(_sample1d_forward_kernel, out.shape[0] * out.shape[2], x,
-            _placeholder((0, 0), theta.dtype), theta, out, border, align_corners)
+            skip(theta.dtype, 2), theta, out, border, align_corners)
 
 
 def affine_grid_sample1d_backward(x, theta, grad_out, grad_x, grad_theta, border, align_corners):
     """grad_x (N, C, L) and grad_theta (N, 1, 2) of the fused 1-D op (size-0: skipped)."""
-    none = _placeholder((0, 0), theta.dtype)
+    none = skip(theta.dtype, 2)
     _backward1d(x, none, theta, grad_out, grad_x, none, grad_theta, border, align_corners)
