@@ -5,6 +5,12 @@ import pytest
 
 import minstn
 
+CUDA = pytest.param("cuda", marks=[
+    pytest.mark.cudasim,
+    pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1"
+                       and not minstn.device.cuda_available(),
+                       reason="needs a GPU or NUMBA_ENABLE_CUDASIM=1")])
+
 
 def pytest_report_header(config):
     flags = [f"{k}={os.environ[k]}" for k in ("NUMBA_DISABLE_JIT", "NUMBA_ENABLE_CUDASIM",
@@ -17,11 +23,32 @@ def rng():
     return np.random.default_rng(1234)
 
 
-def t64(a, requires_grad=True):
-    """A float64 tensor for gradchecks."""
-    return minstn.Tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
+@pytest.fixture(params=["cpu", CUDA])
+def device(request):
+    """The device an op test runs on. The "cuda" case is marked cudasim (`make test-cudasim`
+    selects it) and skipped unless there is a GPU or NUMBA_ENABLE_CUDASIM=1."""
+    return request.param
+
+
+def t64(a, requires_grad=True, device="cpu"):
+    """A float64 tensor (a copy of `a`) on `device`, for gradchecks."""
+    return minstn.Tensor(np.array(a, dtype=np.float64), requires_grad=requires_grad,
+                         device=device)
 
 
 @pytest.fixture
 def make64():
     return t64
+
+
+def to_host(a):
+    """A tensor's values or a `.grad` (a NumPy array on "cpu", a device array on "cuda")
+    as a NumPy array."""
+    if isinstance(a, minstn.Tensor):
+        return a.numpy()
+    return a if isinstance(a, np.ndarray) else a.copy_to_host()
+
+
+@pytest.fixture
+def host():
+    return to_host

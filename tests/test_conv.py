@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from minstn import Tensor, gradcheck
+from minstn.kernels import backend
 from minstn.kernels import cpu as K
 from minstn.ops.conv import conv1d, conv2d
 
@@ -105,40 +106,45 @@ def test_kernel_in_several_chunks(rng):
 
 
 # ---- gradchecks (float64, small shapes: conv2d is linear in x and in w, no kinks) ----------
+# On cuda every gradcheck entry reruns the kernels in the simulator: smaller shapes there.
 
 @pytest.mark.parametrize("stride,padding,bias", [(1, 0, True), (2, 1, True), (2, 1, False),
                                                  ((2, 1), (0, 1), True)])
-def test_conv2d_gradcheck(stride, padding, bias, make64, rng):
-    x = make64(rng.standard_normal((2, 2, 5, 4)))
-    w = make64(rng.standard_normal((3, 2, 3, 2)))
-    b = make64(rng.standard_normal(3)) if bias else None
+def test_conv2d_gradcheck(stride, padding, bias, device, make64, rng):
+    xs, ws = ((2, 2, 5, 4), (3, 2, 3, 2)) if device == "cpu" else ((2, 2, 3, 3), (2, 2, 2, 2))
+    x = make64(rng.standard_normal(xs), device=device)
+    w = make64(rng.standard_normal(ws), device=device)
+    b = make64(rng.standard_normal(ws[0]), device=device) if bias else None
     gradcheck(lambda x, w, b: conv2d(x, w, b, stride, padding), [x, w, b])
 
 
 @pytest.mark.parametrize("stride,padding,bias", [(1, 0, True), (2, 1, True), (3, 2, False)])
-def test_conv1d_gradcheck(stride, padding, bias, make64, rng):
-    x = make64(rng.standard_normal((2, 2, 7)))
-    w = make64(rng.standard_normal((3, 2, 3)))
-    b = make64(rng.standard_normal(3)) if bias else None
+def test_conv1d_gradcheck(stride, padding, bias, device, make64, rng):
+    xs, ws = ((2, 2, 7), (3, 2, 3)) if device == "cpu" else ((2, 2, 5), (2, 2, 3))
+    x = make64(rng.standard_normal(xs), device=device)
+    w = make64(rng.standard_normal(ws), device=device)
+    b = make64(rng.standard_normal(ws[0]), device=device) if bias else None
     gradcheck(lambda x, w, b: conv1d(x, w, b, stride, padding), [x, w, b])
 
 
-def test_gradcheck_catches_a_wrong_backward(make64, rng, monkeypatch):
+def test_gradcheck_catches_a_wrong_backward(device, make64, rng, monkeypatch):
     """The tests above can fail: a backward with grad_w off by a factor is caught."""
-    real = K.conv2d_backward
+    be = backend(device)
+    real = be.conv2d_backward
 
     def wrong(x, w, g, gx, gw, gb, *args):
         real(x, w, g, gx, gw, gb, *args)
-        gw *= 1.01
-    monkeypatch.setattr(K, "conv2d_backward", wrong)
-    x, w = make64(rng.standard_normal((1, 1, 4, 4))), make64(rng.standard_normal((2, 1, 2, 2)))
+        be.iadd(gw, be.mul(gw, 0.01))                   # gw *= 1.01 on either device
+    monkeypatch.setattr(be, "conv2d_backward", wrong)
+    x = make64(rng.standard_normal((1, 1, 4, 4)), device=device)
+    w = make64(rng.standard_normal((2, 1, 2, 2)), device=device)
     with pytest.raises(AssertionError, match="input 1"):
         gradcheck(conv2d, [x, w])
 
 
-def test_input_without_grad_gets_none(make64, rng):
-    x = make64(rng.standard_normal((2, 1, 5, 5)), requires_grad=False)
-    w = make64(rng.standard_normal((2, 1, 3, 3)))
+def test_input_without_grad_gets_none(device, make64, rng):
+    x = make64(rng.standard_normal((2, 1, 5, 5)), requires_grad=False, device=device)
+    w = make64(rng.standard_normal((2, 1, 3, 3)), device=device)
     conv2d(x, w).sum().backward()
     assert x.grad is None and w.grad.shape == w.shape
 
@@ -196,13 +202,15 @@ def test_conv1d_matches_torch(xs, ws, stride, padding, bias, rng):
             np.testing.assert_allclose(t.grad, tg, rtol=1e-6, atol=1e-6)
 
 
-def test_float32_stays_float32(rng):
-    x = Tensor(rng.standard_normal((2, 1, 6, 6)).astype(np.float32), requires_grad=True)
-    w = Tensor(rng.standard_normal((2, 1, 3, 3)).astype(np.float32), requires_grad=True)
+def test_float32_stays_float32(device, host, rng):
+    x = Tensor(rng.standard_normal((2, 1, 6, 6)).astype(np.float32), requires_grad=True,
+               device=device)
+    w = Tensor(rng.standard_normal((2, 1, 3, 3)).astype(np.float32), requires_grad=True,
+               device=device)
     y = conv2d(x, w, stride=2, padding=1)
     y.sum().backward()
     assert y.dtype == x.grad.dtype == w.grad.dtype == np.float32
-    np.testing.assert_allclose(y.data, ref_conv2d(x.data, w.data, None, (2, 2), (1, 1)),
+    np.testing.assert_allclose(host(y), ref_conv2d(host(x), host(w), None, (2, 2), (1, 1)),
                                rtol=1e-5, atol=1e-5)
 
 

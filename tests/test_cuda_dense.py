@@ -4,8 +4,9 @@ Kernel level: every public launcher against its CPU twin on the same float32
 inputs (rtol 1e-5), forward and backward, with device arrays made by
 numba.cuda.to_device; outputs start as NaN on the device, so an element a
 kernel forgets to write fails. Determinism: repeated backward runs give
-identical bytes. Tensor level: float64 gradchecks of the ops on device="cuda".
-Runs under the simulator (NUMBA_ENABLE_CUDASIM=1): shapes are tiny.
+identical bytes. The float64 gradchecks of the ops on device="cuda" are the op
+tests (test_conv.py, test_pool.py, test_nn_ops.py, test_lstm.py), parametrised over
+the `device` fixture. Runs under the simulator (NUMBA_ENABLE_CUDASIM=1): shapes are tiny.
 """
 import os, pytest
 pytestmark = [pytest.mark.cudasim, pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" and not __import__("minstn").device.cuda_available(), reason="needs a GPU or NUMBA_ENABLE_CUDASIM=1")]
@@ -294,65 +295,3 @@ def test_linear_backward_deterministic(G):
     rng = np.random.default_rng(14)
     _twice(G, "linear_backward", f32(rng, 9, 4), f32(rng, 3, 4), f32(rng, 9, 3), Out((9, 4)),
            Out((3, 4)), Out((3,)))
-
-
-# ---- Tensor level: float64 gradchecks on device="cuda" ------------------------------------
-
-def _t(a, grad=True):
-    import minstn
-    return minstn.Tensor(np.asarray(a, np.float64), requires_grad=grad, device="cuda")
-
-
-def test_gradcheck_linear():
-    import minstn.functional as F
-    from minstn.autograd import gradcheck
-    rng = np.random.default_rng(20)
-    gradcheck(F.linear, [_t(rng.standard_normal((3, 4))), _t(rng.standard_normal((2, 4))),
-                         _t(rng.standard_normal(2))])
-
-
-def test_gradcheck_conv2d_and_pool():
-    import minstn.functional as F
-    from minstn.autograd import gradcheck
-    rng = np.random.default_rng(21)
-    x, w, b = (_t(rng.standard_normal(s)) for s in ((2, 1, 3, 4), (2, 1, 2, 2), (2,)))
-    gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(1, 2), padding=1), [x, w, b])
-    xp = _t(rng.permutation(12).reshape(1, 1, 3, 4) * 0.1)        # distinct: no max ties
-    gradcheck(lambda x: F.max_pool2d(x, 2, stride=1), [xp])
-
-
-@pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid"])
-def test_gradcheck_activations(name):
-    import minstn.functional as F
-    from minstn.autograd import gradcheck
-    rng = np.random.default_rng(22)
-    x = rng.standard_normal((2, 3))
-    gradcheck(getattr(F, name), [_t(np.where(x >= 0, x + 0.1, x - 0.1))])
-
-
-def test_gradcheck_dropout():
-    import minstn.functional as F
-    from minstn.autograd import gradcheck
-    x = _t(np.random.default_rng(23).standard_normal((2, 5)))
-    gradcheck(lambda x: F.dropout(x, 0.4, generator=np.random.default_rng(0)), [x])
-
-
-def test_gradcheck_losses():
-    import minstn.functional as F
-    from minstn.autograd import gradcheck
-    rng = np.random.default_rng(24)
-    target = np.array([1, 0, 3])
-    gradcheck(lambda x: F.cross_entropy(x, target), [_t(rng.standard_normal((3, 4)))])
-    gradcheck(lambda x: F.log_softmax(x, dim=1), [_t(rng.standard_normal((2, 3)))])
-    gradcheck(lambda x, y: F.binary_cross_entropy_with_logits(x, y, pos_weight=np.array(
-        [1.0, 2.0, 0.5])), [_t(rng.standard_normal((2, 3))), _t(rng.random((2, 3)))])
-
-
-def test_gradcheck_lstm():
-    import minstn.functional as F
-    from minstn.autograd import gradcheck
-    rng = np.random.default_rng(25)
-    N, T, D, H = 1, 2, 1, 1                # tiny: every perturbation reruns 2 T + 1 launches
-    args = [_t(rng.standard_normal(s) * 0.5) for s in
-            ((N, T, D), (N, H), (N, H), (4 * H, D), (4 * H, H), (4 * H,), (4 * H,))]
-    gradcheck(lambda *a: F.lstm(*a)[0], args)
