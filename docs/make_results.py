@@ -19,7 +19,7 @@ DOC = os.path.join(HERE, "results.md")
 SOURCES = {
     "rts": "results/rts/default-seed0/results.json",
     "timeseries": "results/timeseries/default-10seeds/results.json",
-    "addition": "results/addition/default-seed0/results.json",
+    "addition": "results/addition/dropout0-seed0/results.json",
     "same_image": "results/same_image/default-3seeds/results.json",
 }
 
