@@ -437,11 +437,11 @@ def test_backward_is_deterministic():
     import numba
     from minstn.kernels.cpu.grid_sample import GRAIN
     rng = np.random.default_rng(15)
-    x = rng.standard_normal((16, 3, 16, 16)).astype(np.float32)
-    assert x.size >= GRAIN                                          # the parallel kernels
+    x = rng.standard_normal((16, 3, 48, 48)).astype(np.float32)
+    assert x.size >= GRAIN                        # outputs of both ops: the parallel kernels
     theta = (np.tile(np.eye(2, 3), (16, 1, 1)) * 0.7
              + 0.1 * rng.standard_normal((16, 2, 3))).astype(np.float32)
-    grid = rng.uniform(-0.7, 0.7, (16, 16, 16, 2)).astype(np.float32)  # many shared taps
+    grid = rng.uniform(-0.7, 0.7, (16, 48, 48, 2)).astype(np.float32)  # many shared taps
     first = _backward_bytes(x, theta, grid)
     assert _backward_bytes(x, theta, grid) == first
     if numba.config.NUMBA_NUM_THREADS > 1 and not numba.config.DISABLE_JIT:
@@ -451,6 +451,33 @@ def test_backward_is_deterministic():
             assert _backward_bytes(x, theta, grid) == first     # independent of threads
         finally:
             numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_parallel_kernels_equal_the_serial_loop(fused):
+    """Above GRAIN outputs the batch runs in parallel blocks: the same bytes as one loop."""
+    from minstn.kernels.cpu import grid_sample as G
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((5, 2, 9, 7)).astype(np.float32)
+    theta = (np.eye(2, 3) + 0.2 * rng.standard_normal((5, 2, 3))).astype(np.float32)
+    grid = rng.uniform(-1.2, 1.2, (5, 6, 8, 2)).astype(np.float32)
+    go = rng.standard_normal((5, 2, 6, 8)).astype(np.float32)
+    if fused:
+        grid = np.empty((0, 0, 0, 2), np.float32)
+    else:
+        theta = np.empty((0, 2, 3), np.float32)
+    results = []
+    for parallel in (True, False):
+        out, gx = np.empty_like(go), np.empty_like(x)
+        gg, gt = np.empty_like(grid), np.empty_like(theta)
+        if parallel:
+            G._sample2d_forward(x, grid, theta, out, False, False)
+            G._sample2d_backward(x, grid, theta, go, gx, gg, gt, False, False)
+        else:
+            G._forward2d_block(x, grid, theta, out, False, False, 0, 5)
+            G._backward2d_block(x, grid, theta, go, gx, gg, gt, False, False, 0, 5)
+        results.append([a.tobytes() for a in (out, gx, gg, gt)])
+    assert results[0] == results[1]
 
 
 # ---- argument checks -------------------------------------------------------------------------

@@ -54,7 +54,10 @@ from .._scalar import affine_coord, base_coord, linear_taps, source_index
 
 PAD_LO = 2        # zero rows / columns before the image in the padded buffers
 PAD = 3           # ... and in all (one after)
-GRAIN = 8192      # outputs (N C Ho Wo) below which a parallel launch costs more than it saves
+# Outputs (N C Ho Wo) below which a parallel launch costs more than it saves. Measured on
+# the 2-core VM, N64 C1 28x28 (50k outputs), fused fwd+bwd: 1.03 ms wall on 2 threads for
+# 0.85 ms of CPU time in all, against 0.73 ms on the calling thread alone.
+GRAIN = 1 << 16
 
 _inline = numba.njit(cache=True, inline="always")
 
