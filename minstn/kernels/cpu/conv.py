@@ -31,11 +31,12 @@ from numba import njit, uint64 as _u
 # CHUNK_ELEMENTS entries (2**19 float32 = 2 MiB, the L2 of two cores) and at most
 # CHUNK_COLUMNS columns: the matmul then reads the patches while they are cached.
 # Measured on the benchmark layers (OpenBLAS): one thread, 1.2-1.8x faster than one
-# buffer for the whole batch; two threads, the 32->64 layer's fwd+bwd went from
-# 1.40-1.44x torch's time (2**18, 1536) to 1.30-1.39x. The scratch memory stays
-# small for any batch.
+# buffer for the whole batch. Two threads: the 32->64 layer (limited by elements) ran
+# fwd+bwd at 1.40-1.44x torch's time with 2**18 and 1.30-1.39x with 2**19; the first
+# layers (K = 25 or 49, limited by columns) ran 30-50% slower with 4096 columns than
+# with 1536. The scratch memory stays small for any batch.
 CHUNK_ELEMENTS = 1 << 19
-CHUNK_COLUMNS = 4096
+CHUNK_COLUMNS = 1536
 
 
 @njit(cache=True)
