@@ -188,8 +188,9 @@ def test_gate_helpers():
     np.testing.assert_allclose(th, np.tanh(x), rtol=0, atol=4e-16)
     assert sig[-5] == 0.0 and sig[-4] == 1.0 and th[-5] == -1.0 and th[-4] == 1.0
     e = np.exp(-np.abs(x))
-    np.testing.assert_allclose([S.sigmoid_e(v, ev) for v, ev in zip(x, e)], sig, rtol=1e-15)
-    np.testing.assert_allclose([S.tanh_e(v, ev) for v, ev in zip(x, e)], th, rtol=1e-15)
+    np.testing.assert_allclose([S.sigmoid_e(v, ev, 1.0) for v, ev in zip(x, e)], sig,
+                               rtol=1e-15)
+    np.testing.assert_allclose([S.tanh_e(v, ev, 1.0) for v, ev in zip(x, e)], th, rtol=1e-15)
 
 
 def test_float32_gradients_match_float64(rng):

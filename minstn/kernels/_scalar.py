@@ -115,33 +115,38 @@ def inside(i, size):
 # sigmoid / tanh. The cell itself is c = f c_prev + i g, h = o tanh(c).
 
 @scalar
-def sigmoid_e(x, e):
-    """σ(x) = 1 / (1 + exp(-x)) given e = exp(-|x|):  σ(|x|) = 1/(1+e),  σ(-|x|) = e/(1+e)."""
-    s = 1.0 / (1.0 + e)
+def sigmoid_e(x, e, one):
+    """σ(x) = 1 / (1 + exp(-x)) given e = exp(-|x|):  σ(|x|) = 1/(1+e),  σ(-|x|) = e/(1+e).
+
+    one: 1 in the working precision (1.0, or a float32 1 to keep float32 maths: a
+    literal 1.0 is float64 and would promote it).
+    """
+    s = one / (one + e)
     return s if x >= 0 else e * s
 
 
 @scalar
-def tanh_e(x, e):
+def tanh_e(x, e, one):
     """tanh(x) given e = exp(-|x|):  tanh(|x|) = (1 - e²)/(1 + e²), odd in x.
 
-    Absolute error ~1 ulp (relative error grows near 0, where 1 - e² cancels).
+    one as in sigmoid_e. Absolute error ~1 ulp (relative error grows near 0, where
+    1 - e² cancels).
     """
     e2 = e * e
-    t = (1.0 - e2) / (1.0 + e2)
+    t = (one - e2) / (one + e2)
     return t if x >= 0 else -t
 
 
 @scalar
 def sigmoid(x):
-    """σ(x) = 1 / (1 + exp(-x)), without overflow."""
-    return sigmoid_e(x, math.exp(-abs(x)))
+    """σ(x) = 1 / (1 + exp(-x)), without overflow, in float64."""
+    return sigmoid_e(x, math.exp(-abs(x)), 1.0)
 
 
 @scalar
 def tanh(x):
-    """tanh(x) through one exp of -|x|."""
-    return tanh_e(x, math.exp(-abs(x)))
+    """tanh(x) through one exp of -|x|, in float64."""
+    return tanh_e(x, math.exp(-abs(x)), 1.0)
 
 
 @scalar

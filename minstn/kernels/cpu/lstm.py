@@ -27,7 +27,7 @@ see contiguous (N·T, ·) matrices. Nothing is allocated inside the time loops.
 import numpy as np
 from numba import njit
 
-from .._scalar import lstm_cell_backward
+from .._scalar import lstm_cell_backward, sigmoid_e, tanh_e
 
 _INV_FACT = (1.0, 1.0, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040, 1 / 40320,
              1 / 362880, 1 / 3628800, 1 / 39916800, 1 / 479001600)       # 1/j!, j = 0..12
@@ -48,7 +48,8 @@ def _exp_nonpositive(z, bits):
     float32 maths. Pure arithmetic, so the loop vectorises, unlike a libm call.
     z below -708 gives exp(-708) ≈ 3e-308 (0 in float32; never garbage); NaN stays NaN.
     """
-    c = np.empty(17, z.dtype)                    # 1/j!, 1/ln2, ln2 hi, ln2 lo, -708, 1/2
+    # c: 1/j! for j = 0..12 (c[2] = 1/2 also rounds k), 1/ln2, ln2 hi, ln2 lo, -708
+    c = np.empty(17, z.dtype)
     for j in range(13):
         c[j] = _INV_FACT[j]
     c[13], c[14], c[15] = _CONST32 if z.itemsize == 4 else _CONST64
@@ -102,8 +103,7 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hpr
         for n in range(N):
             gt, et, cp, ct, ecn = gates[n, t], e[n], c_n[n], cs[n, t], ec[n]
             for j in range(G):                   # i, f, o = σ(a);  g = 2 σ(2a) - 1 = tanh(a)
-                s = one / (one + et[j])          # _scalar.sigmoid_e, kept in x's dtype
-                gt[j] = k[j] * (s if gt[j] >= 0 else et[j] * s) - (k[j] - one)
+                gt[j] = k[j] * sigmoid_e(gt[j], et[j], one) - (k[j] - one)
             for j in range(H):
                 c = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]   # f c_{t-1} + i g
                 ct[j] = c
@@ -114,9 +114,7 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hpr
             gt, ct, ecn, tct, hp, ot, hn = (gates[n, t], cs[n, t], ec[n], tcs[n, t],
                                             hprev[n, t], out[n, t], h_n[n])
             for j in range(H):
-                e2 = ecn[j] * ecn[j]             # _scalar.tanh_e, kept in x's dtype
-                tc = (one - e2) / (one + e2)
-                tc = tc if ct[j] >= 0 else -tc
+                tc = tanh_e(ct[j], ecn[j], one)
                 tct[j] = tc
                 hp[j] = hn[j]                    # h_{t-1}
                 h = gt[3 * H + j] * tc           # o tanh(c)

@@ -9,7 +9,7 @@ The matrix products are the tiled `gemm`: the input projection of all T steps
 is one (N·T, D) x (D, 4H) product before the loop, and each step adds one
 (N, H) x (H, 4H) product, followed by one cell kernel with a thread per (n, j),
 j < H, which activates the four gates of unit j (σ and tanh of `_scalar`, in
-float64) and updates c and h. Backward runs the steps in reverse: a cell kernel
+float64; the CPU kernel works in the input's dtype) and updates c and h. Backward runs the steps in reverse: a cell kernel
 (`_scalar.lstm_cell_backward` per (n, j)) writes the gate gradients dA_t, and a
 gemm gives dh_{t-1} = dA_t W_hh; then dX = dA W_ih, dW_ih = dA^T X and
 dW_hh = dA^T H_prev are three gemms and db a `sum_middle`. Each sum is owned by
@@ -37,7 +37,7 @@ def _cell_forward_kernel(t, a, bias, gates, cs, tcs, hprev, out, h_n, c_n):
         c = gates[n, t, hid + j] * c_n[n, j] + gates[n, t, j] * gates[n, t, 2 * hid + j]
         cs[n, t, j] = c
         c_n[n, j] = c
-        tc = d.tanh(float(c))                     # float64, as on the CPU
+        tc = d.tanh(float(c))                     # float64 (the CPU: the input's dtype)
         tcs[n, t, j] = tc
         hprev[n, t, j] = h_n[n, j]
         h = gates[n, t, 3 * hid + j] * tc
