@@ -1,6 +1,7 @@
 """Experiment 2: MNIST addition with two parallel spatial transformers vs a CNN of the same size.
 
     python demos/addition.py                # full default run (~60 min on 2 cores)
+    python demos/addition.py --workers 1    # both models in lockstep in one process
     python demos/addition.py --minutes 15   # shorter: the step count follows the budget
     python demos/addition.py --smoke        # < 1 minute on a subset (CI runs this)
     python demos/addition.py --eval results/addition/<run-id>   # re-test saved checkpoints
@@ -16,7 +17,10 @@ and test pairs, fixed by --test-seed, from the test split.
 
 Training length: --steps, or by default as many steps as fit in --minutes (the
 time of a step is measured on a few batches first; the resulting steps are in
-the results JSON, pass them as --steps to repeat a run exactly). Expect
+the results JSON, pass them as --steps to repeat a run exactly). By default
+each model trains in its own process (--workers 2), one per core, on the same
+stream of pairs: the ST-CNN then gets the whole budget of a core, and both
+models train the same number of steps. Expect
 accuracy near chance for the first few thousand steps, until each transformer
 locks onto one digit. Writes results/addition/<run-id>/results.json,
 checkpoints and figures.
@@ -41,6 +45,7 @@ from minstn.train import accuracy, param_groups, step_times, train_lockstep  # n
 
 # ---- defaults (every one is a flag) -------------------------------------------
 MINUTES = 55.0                # training budget, both models and validation included
+WORKERS = 2                   # processes: each model in its own (1: lockstep in this one)
 STEPS = None                  # fixed number of training steps instead of --minutes
 BATCH_SIZE = 64
 LR = 1e-3
@@ -59,7 +64,7 @@ TIMING_STEPS = 8              # batches timed to size --minutes
 TEST_SEED = 2018              # the test pairs are the same for every --seed
 SEED = 0
 MODELS = ("stcnn", "cnn")
-SMOKE = dict(steps=6, batch_size=16, evals=2, timing_steps=2, n_train_images=1000,
+SMOKE = dict(steps=6, workers=1, batch_size=16, evals=2, timing_steps=2, n_train_images=1000,
              n_val_images=500, n_val=64, n_test=64)
 
 
@@ -68,6 +73,10 @@ def parse_args(argv=None):
     p.add_argument("--minutes", type=float, default=MINUTES,
                    help="training budget; sets the number of steps from a measured step time")
     p.add_argument("--steps", type=int, default=STEPS, help="train exactly this many steps")
+    p.add_argument("--workers", type=int, default=WORKERS,
+                   help="processes: 2 trains each model in its own, side by side; 1 trains "
+                        "them in lockstep in this process. Results do not depend on it; the "
+                        "budget does (--minutes is wall-clock time)")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--lr", type=float, default=LR)
     p.add_argument("--loc-lr-scale", type=float, default=LOC_LR_SCALE)
@@ -135,12 +144,22 @@ def measure_step_times(models, args, pool, rts):
                       next_batch, args.timing_steps, min(500, args.n_val), args.device)
 
 
+def parallel(args):
+    return args.workers > 1 and len(args.models) > 1
+
+
 def plan_steps(args, per_step, per_sample):
-    """Steps that fit in args.minutes, after the validation evaluations."""
+    """Steps that fit in args.minutes, after the validation evaluations.
+
+    In lockstep a step costs the sum of the models' steps; with a process per model
+    (each making its own batches) the slowest model sets the pace.
+    """
     if args.steps:
         return args.steps
-    step = sum(per_step.values())
-    evals = args.evals * args.n_val * sum(per_sample.values())
+    models = [m for m in per_step if m != "data"]
+    pace = max if parallel(args) else sum
+    step = per_step["data"] + pace(per_step[m] for m in models)
+    evals = args.evals * args.n_val * pace(per_sample[m] for m in models)
     return max(10, int((60 * args.minutes - evals) / step))
 
 
@@ -158,6 +177,35 @@ def train(models, args, pool, val, rts, steps, out_dir):
         minstn.save(state, os.path.join(out_dir, f"{m}.npz"))
     return train_lockstep(models, opts, scheds, next_batch, steps, args.evals, val, save,
                           args.device)
+
+
+def train_data(args):
+    """(training pool, validation pairs): the same in every process."""
+    rts = distortion(args)
+    train_x, train_y = mnist.load("train")
+    tr_x, tr_y, va_x, va_y = mnist.split_train_val(train_x, train_y, args.n_val_images, args.seed)
+    if args.n_train_images:
+        tr_x, tr_y = tr_x[:args.n_train_images], tr_y[:args.n_train_images]
+    val = fixed_set(addition_batch, va_x, va_y, args.n_val, [args.seed, 2], rts=rts,
+                    canvas=args.canvas)
+    return (tr_x, tr_y), val
+
+
+def train_one(args, name, steps, out_dir):
+    """One model trained in a worker process; its (curves, selection, s/step).
+
+    The models are built exactly as in the parent (make_models draws all from one
+    generator) and the stream of pairs is the parent's, so the run equals the
+    lockstep one; the best state is in the checkpoint <out_dir>/<name>.npz.
+    """
+    if args.threads:                          # a spawned worker starts fresh
+        import numba
+        numba.set_num_threads(args.threads)
+    minstn.random.manual_seed(args.seed)
+    model = {name: make_models(args)[name]}
+    pool, val = train_data(args)
+    curves, selection, per_step = train(model, args, pool, val, distortion(args), steps, out_dir)
+    return curves[name], selection[name], per_step[name]
 
 
 def windows(model, x, device):
@@ -264,19 +312,22 @@ def main(argv=None):
         run = args.run_id or experiment.run_id("smoke" if args.smoke else "")
         out_dir = os.path.join(args.out, run)
         os.makedirs(out_dir, exist_ok=True)
-        train_x, train_y = mnist.load("train")
-        tr_x, tr_y, va_x, va_y = mnist.split_train_val(train_x, train_y, args.n_val_images,
-                                                       args.seed)
-        if args.n_train_images:
-            tr_x, tr_y = tr_x[:args.n_train_images], tr_y[:args.n_train_images]
-        val = fixed_set(addition_batch, va_x, va_y, args.n_val, [args.seed, 2], rts=rts,
-                        canvas=args.canvas)
-        per_step, per_sample = measure_step_times(models, args, (tr_x, tr_y), rts)
+        pool, val = train_data(args)
+        per_step, per_sample = measure_step_times(models, args, pool, rts)
         steps = plan_steps(args, per_step, per_sample)
         print("time per step: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in per_step.items())
-              + f" → {steps} steps ({steps * args.batch_size:,} pairs)", flush=True)
-        curves, selection, train_step = train(models, args, (tr_x, tr_y), val, rts, steps,
-                                              out_dir)                     # saves {m}.npz
+              + f" → {steps} steps ({steps * args.batch_size:,} pairs)"
+              + (", one process per model" if parallel(args) else ""), flush=True)
+        if parallel(args):                    # each worker saves its model's best {m}.npz
+            done = experiment.run_in_processes(
+                train_one, [(args, m, steps, out_dir) for m in models], args.workers)
+            curves, selection, train_step = ({m: r[i] for m, r in zip(models, done)}
+                                             for i in range(3))
+            for m, model in models.items():
+                model.load_state_dict(minstn.load(os.path.join(out_dir, f"{m}.npz")))
+        else:
+            curves, selection, train_step = train(models, args, pool, val, rts, steps,
+                                                  out_dir)                 # saves {m}.npz
     train_time = time.time() - t0
     acc = {m: accuracy(model, *test, args.device) for m, model in models.items()}
     print("test accuracy: " + ", ".join(f"{m} {100 * a:.2f}%" for m, a in acc.items()))

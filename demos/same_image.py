@@ -327,14 +327,10 @@ def run_group(args, seed, settings, steps, out_dir):
 def run_all(args, seeds, steps, out_dir):
     """Every (seed, setting) run: in this process, or spread over args.workers processes."""
     if args.workers == 1:
-        return [run_group(args, seed, tuple(args.settings), steps, out_dir) for seed in seeds]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    jobs = [(seed, (s,)) for seed in seeds for s in args.settings]
-    # "spawn": a fresh interpreter per worker (forking after Numba's threads started is unsafe)
-    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-        futures = [ex.submit(run_group, args, seed, group, steps, out_dir) for seed, group in jobs]
-        return [f.result() for f in futures]
+        jobs = [(args, seed, tuple(args.settings), steps, out_dir) for seed in seeds]
+    else:
+        jobs = [(args, seed, (s,), steps, out_dir) for seed in seeds for s in args.settings]
+    return experiment.run_in_processes(run_group, jobs, args.workers)
 
 
 def main(argv=None):

@@ -78,3 +78,21 @@ def save_json(obj, path) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(_plain(obj), f, indent=1)
     os.replace(tmp, path)
+
+
+def run_in_processes(fn, jobs, workers):
+    """[fn(*job) for job in jobs], spread over `workers` fresh Python processes.
+
+    The processes are spawned, not forked: forking after Numba's or OpenBLAS's threads
+    have started is unsafe. fn and its arguments must be picklable (a module-level
+    function), and each job should set up what it needs (threads, data). Thread
+    counts come from the environment the workers inherit: with OPENBLAS_NUM_THREADS=1
+    and NUMBA_NUM_THREADS=1 (the Makefile's demo default) each worker uses one core.
+    """
+    if workers <= 1:
+        return [fn(*job) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+        futures = [ex.submit(fn, *job) for job in jobs]
+        return [f.result() for f in futures]

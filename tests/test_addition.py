@@ -283,6 +283,22 @@ def test_same_image_workers_give_the_same_results(tmp_path, monkeypatch):
                                       two["runs"][0]["lr"]["windows_px"][when])
 
 
+@needs_mnist
+@pytest.mark.skipif(NOJIT, reason="spawned workers would each run the kernels as Python")
+def test_addition_workers_give_the_same_results(tmp_path, monkeypatch):
+    """Each model in its own process (the default) equals both in lockstep in one."""
+    monkeypatch.syspath_prepend(str(REPO / "demos"))   # spawned workers import it by name
+    demo = importlib.import_module("addition")
+    small = ["--smoke", "--steps", "3", "--out", str(tmp_path)]
+    one = demo.main([*small, "--run-id", "w1", "--workers", "1"])
+    two = demo.main([*small, "--run-id", "w2", "--workers", "2"])
+    assert one["test_accuracy"] == two["test_accuracy"]
+    for m in ("stcnn", "cnn"):
+        assert one["curves"][m]["train_loss"] == two["curves"][m]["train_loss"]
+        assert one["curves"][m]["val_acc"] == two["curves"][m]["val_acc"]
+    np.testing.assert_array_equal(one["windows_px"]["end"], two["windows_px"]["end"])
+
+
 @pytest.mark.slow
 @needs_mnist
 def test_addition_full_default_run(tmp_path):
