@@ -344,8 +344,7 @@ def main(argv=None):
                        "end": windows(models["stcnn"], test[0][:8], args.device)}
         if "stcnn" in models else None,
         "wall_time_s": {"train": train_time, "total": time.time() - t0},
-        "environment": {**experiment.environment(), **{
-            k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}},
+        "environment": experiment.environment(),         # thread env vars included
     }
     name = "eval.json" if args.eval else "results.json"
     experiment.save_json(results, os.path.join(out_dir, name))

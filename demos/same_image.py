@@ -381,8 +381,7 @@ def main(argv=None):
         "timing_s": {"per_step": per_step, "per_eval_sample": per_sample},
         "summary": summary, "runs": runs,
         "wall_time_s": {"total": time.time() - t0},
-        "environment": {**experiment.environment(), **{
-            k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}},
+        "environment": experiment.environment(),         # thread env vars included
     }
     experiment.save_json(results, os.path.join(out_dir, "results.json"))
     print(f"wrote {os.path.join(out_dir, 'results.json')}")
