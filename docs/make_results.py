@@ -19,7 +19,7 @@ DOC = os.path.join(HERE, "results.md")
 SOURCES = {
     "rts": "results/rts/default-seed0/results.json",
     "timeseries": "results/timeseries/default-10seeds/results.json",
-    "addition": "results/addition/dropout0-seed0/results.json",
+    "addition": "results/addition/workers2-seed0/results.json",
     "same_image": "results/same_image/default-3seeds-dropout0/results.json",
 }
 
@@ -88,7 +88,8 @@ def table_addition(r):
     env = r["environment"]
     rows += ["", f"Run: `{SOURCES['addition']}` — {r['steps']:,} steps of batch "
                  f"{r['config']['batch_size']} ({r['pairs_seen']:,} pairs), seed {r['seed']}, "
-                 f"training {r['wall_time_s']['train'] / 60:.1f} min, {env['cpu']}, "
+                 f"training {r['wall_time_s']['train'] / 60:.1f} min with "
+                 f"{r['config'].get('workers', 1)} worker process(es), {env['cpu']}, "
                  f"threads env {env.get('thread_env', {})}."]
     return "\n".join(rows)
 
