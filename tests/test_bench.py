@@ -96,3 +96,40 @@ def test_bench_startup(tmp_path):
     assert cold["time_to_first_batch_s"] > 0 and warm["time_to_first_batch_s"] > 0
     assert res["startup"]["pass"] in ("pass", "FAIL")
     assert "| warm |" in md
+
+
+def _fake_run(ratio_med, ratio_min, step_ratio, threads=2):
+    """A bench/run.py result with one op row and a training step, at the given ratios."""
+    def times(med, mn):
+        return {"median_ms": med, "min_ms": mn}
+    return {"machine": {"threads": threads, "cpu_model": "test CPU"},
+            "ops": [{"op": "conv2d", "shape": "N1", "target": 1.5,
+                     "pass": "pass" if ratio_med <= 1.5 else "FAIL",
+                     "ratio_forward_backward": ratio_med,
+                     "forward_backward": {"minstn": times(ratio_med, ratio_min),
+                                          "torch": times(1.0, 1.0)}}],
+            "stcnn_step": {"ratio_images_per_s": step_ratio, "target": 0.5,
+                           "pass": "pass" if step_ratio >= 0.5 else "FAIL",
+                           "step": {"minstn": times(10.0, 10.0), "torch": times(5.0, 5.0)}}}
+
+
+def test_spread_summarises_runs(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_spread",
+                                                  os.path.join(ROOT, "bench", "spread.py"))
+    spread = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(spread)
+    paths = []
+    for i, (med, mn) in enumerate([(1.4, 1.3), (1.7, 1.2), (1.6, 1.4)]):
+        p = tmp_path / f"r{i}.json"
+        p.write_text(json.dumps(_fake_run(med, mn, 0.6)))
+        paths.append(str(p))
+    text = spread.main([*paths, "--markdown", str(tmp_path / "s.md")])
+    row = next(ln for ln in text.splitlines() if ln.startswith("| conv2d"))
+    # median over runs 1.6, range 1.4-1.7, one run of three passing, min-sample ratio 1.3
+    assert row == "| conv2d | N1 | 3 | 1.60× [1.40 – 1.70] | ≤ 1.5× | 1/3 | 1.30× |"
+    step = next(ln for ln in text.splitlines() if ln.startswith("| training step"))
+    assert "0.60× [0.60 – 0.60] | ≥ 0.5× | 3/3 | 0.50×" in step
+    assert (tmp_path / "s.md").read_text() == text
+    (tmp_path / "r3.json").write_text(json.dumps(_fake_run(1.0, 1.0, 1.0, threads=1)))
+    with pytest.raises(SystemExit, match="thread counts"):
+        spread.main([*paths, str(tmp_path / "r3.json")])
