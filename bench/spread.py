@@ -21,7 +21,10 @@ import statistics
 
 
 def load(paths):
-    runs = [json.load(open(p)) for p in paths]
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f))
     threads = {r["machine"]["threads"] for r in runs}
     if len(threads) > 1:
         raise SystemExit(f"runs with different thread counts {sorted(threads)}: compare like "
@@ -30,7 +33,8 @@ def load(paths):
 
 
 def rows(runs):
-    """{row name: [(median ratio, min ratio, pass) per run]} in first-seen order."""
+    """{row name: [(median ratio, min-sample ratio, pass, target text) per run]}, in
+    first-seen order."""
     out = {}
     for r in runs:
         for op in r.get("ops", []):

@@ -179,9 +179,8 @@ def train(models, args, pool, val, rts, steps, out_dir):
                           args.device)
 
 
-def train_data(args):
+def train_data(args, rts):
     """(training pool, validation pairs): the same in every process."""
-    rts = distortion(args)
     train_x, train_y = mnist.load("train")
     tr_x, tr_y, va_x, va_y = mnist.split_train_val(train_x, train_y, args.n_val_images, args.seed)
     if args.n_train_images:
@@ -203,8 +202,9 @@ def train_one(args, name, steps, out_dir):
         numba.set_num_threads(args.threads)
     minstn.random.manual_seed(args.seed)
     model = {name: make_models(args)[name]}
-    pool, val = train_data(args)
-    curves, selection, per_step = train(model, args, pool, val, distortion(args), steps, out_dir)
+    rts = distortion(args)
+    pool, val = train_data(args, rts)
+    curves, selection, per_step = train(model, args, pool, val, rts, steps, out_dir)
     return curves[name], selection[name], per_step[name]
 
 
@@ -312,7 +312,7 @@ def main(argv=None):
         run = args.run_id or experiment.run_id("smoke" if args.smoke else "")
         out_dir = os.path.join(args.out, run)
         os.makedirs(out_dir, exist_ok=True)
-        pool, val = train_data(args)
+        pool, val = train_data(args, rts)
         per_step, per_sample = measure_step_times(models, args, pool, rts)
         steps = plan_steps(args, per_step, per_sample)
         print("time per step: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in per_step.items())
