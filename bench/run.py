@@ -204,8 +204,9 @@ def cases_grid1d(rng, shapes):
 
         def torch_1d(x, theta, N=N, C=C, Lo=Lo, const=const):
             if not const:
-                const["zero"] = torch.zeros(N, 1, 1)
-                const["row"] = torch.tensor([[[0.0, 1.0, 0.0]]]).expand(N, 1, 3)
+                const["zero"] = torch.zeros(N, 1, 1, device=theta.device)
+                const["row"] = torch.tensor([[[0.0, 1.0, 0.0]]],
+                                            device=theta.device).expand(N, 1, 3)
             top = torch.cat([theta[:, :, 0:1], const["zero"], theta[:, :, 1:2]], dim=2)
             theta2 = torch.cat([top, const["row"]], dim=1)                 # (N, 2, 3)
             grid = TF.affine_grid(theta2, (N, C, 1, Lo), align_corners=False)

@@ -133,3 +133,39 @@ def test_spread_summarises_runs(tmp_path):
     (tmp_path / "r3.json").write_text(json.dumps(_fake_run(1.0, 1.0, 1.0, threads=1)))
     with pytest.raises(SystemExit, match="thread counts"):
         spread.main([*paths, str(tmp_path / "r3.json")])
+
+
+def _load_gpu():
+    spec = importlib.util.spec_from_file_location("bench_gpu",
+                                                  os.path.join(ROOT, "bench", "gpu.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)               # imports bench/run.py: stdlib only
+    return mod
+
+
+def test_gpu_bench_table():
+    gpu = _load_gpu()
+
+    def t(ms):
+        return {"median_ms": ms, "iqr_ms": ms / 10}
+    row = {"op": "conv2d", "shape": "N1", "forward": {"minstn": t(2.0), "torch": t(0.5)},
+           "forward_backward": {"minstn": t(6.0), "torch": t(1.5)}, "ratio_forward": 4.0,
+           "ratio_forward_backward": 4.0, "max_rel_diff_vs_torch": 2.5e-6}
+    step = {"canvas": 42, "st_out": 28, "batch": 64, "step": {"minstn": t(30.0), "torch": t(5.0)},
+            "images_per_s": {"minstn": 2133.3, "torch": 12800.0}, "ratio_images_per_s": 1 / 6}
+    text = gpu.markdown({"machine": {"torch": "2.x", "gpu": "Some GPU"}, "config": {"repeats": 10},
+                         "ops": [row], "stcnn_steps": [step]})
+    assert "Some GPU" in text
+    assert "| conv2d | N1 | 2 [0.2] | 0.5 [0.05] | 4.00× | 6 [0.6] | 1.5 [0.15] | 4.00× " \
+           "| 2.5e-06 |" in text
+    assert "| STCNN(canvas=42, st_out=28) | 64 | 30 [3] | 5 [0.5] | 2133 | 12800 | 0.17× |" in text
+
+
+def test_gpu_bench_without_a_gpu_says_so():
+    torch = pytest.importorskip("torch")
+    from minstn.device import cuda_available
+    if torch.cuda.is_available() and cuda_available():
+        pytest.skip("a GPU is present")
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gpu.py"), "--quick"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode != 0 and "needs a CUDA GPU" in p.stderr

@@ -216,7 +216,7 @@ def contiguous(a):
     if a.is_c_contiguous():
         return a
     out = empty(a.shape, a.dtype)
-    out[...] = a                       # numba's strided assignment kernel
+    out[:] = a        # numba's strided assignment kernel (numba-cuda rejects `out[...]`)
     return out
 
 
