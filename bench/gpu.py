@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
@@ -237,17 +236,7 @@ def main(argv=None):
                       "numba": numba.__version__, "numpy": B.np.__version__,
                       "python": platform.python_version(), "cpu": platform.processor()}
     res["wall_s"] = time.time() - t0
-    table = markdown(res)
-    print(table)
-    path = args.json or os.path.join(B.ROOT, "bench", "results", "gpu_" + datetime.datetime.now()
-                                     .strftime("%Y-%m-%d_%H%M%S") + ".json")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(res, f, indent=1)
-    print(f"results: {path}", file=sys.stderr)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(table + "\n")
+    B.write_results(res, markdown(res), args.json, args.markdown, prefix="gpu_")
     return 0
 
 

@@ -758,18 +758,23 @@ def main(argv=None):
         res["startup"] = run_startup(args, shapes["STCNN"])
     res["machine"] = machine_info(args)
     res["wall_s"] = time.time() - t_start
-    table = markdown(res)
+    write_results(res, markdown(res), args.json, args.markdown)
+    return 0
+
+
+def write_results(res, table, json_path=None, markdown_path=None, prefix=""):
+    """Print the table; write the JSON (default bench/results/<prefix><date>_<time>.json) and,
+    if asked, the Markdown table."""
     print(table)
-    path = args.json or os.path.join(
-        ROOT, "bench", "results", datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S") + ".json")
+    path = json_path or os.path.join(ROOT, "bench", "results", prefix + datetime.datetime.now()
+                                     .strftime("%Y-%m-%d_%H%M%S") + ".json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         json.dump(res, f, indent=1)
     print(f"results: {path}", file=sys.stderr)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
+    if markdown_path:
+        with open(markdown_path, "w") as f:
             f.write(table + "\n")
-    return 0
 
 
 if __name__ == "__main__":
