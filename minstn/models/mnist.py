@@ -21,41 +21,53 @@ def conv_out(size, k, pool=2):
     return tuple((s - k + 1) // pool for s in size)
 
 
-def localization_net(in_channels, size, hidden=32, generator=None):
+def localization_net(in_channels, size, hidden=32, strided=False, generator=None):
     """conv8@7 → pool → relu → conv10@5 → pool → relu → fc(hidden) → relu.
 
-    (N, in_channels, H, W) → (N, hidden); size = H = W, or (H, W)
+    (N, in_channels, H, W) → (N, hidden); size = H = W, or (H, W).
+    strided: the first conv and pool become one conv8@7 with stride 2, which sees the
+    same windows at the same output size (for even H - 7, W - 7) for a quarter of
+    the multiply-adds and no pooling.
     """
-    h, w = conv_out(conv_out(hw(size), 7), 5)
+    if strided:
+        first = [nn.Conv2d(in_channels, 8, 7, stride=2, generator=generator)]
+        h, w = conv_out(tuple((s - 7) // 2 + 1 for s in hw(size)), 5)
+    else:
+        first = [nn.Conv2d(in_channels, 8, 7, generator=generator), nn.MaxPool2d(2)]
+        h, w = conv_out(conv_out(hw(size), 7), 5)
     return nn.Sequential(
-        nn.Conv2d(in_channels, 8, 7, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
+        *first, nn.ReLU(),
         nn.Conv2d(8, 10, 5, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
         nn.Flatten(), nn.Linear(10 * h * w, hidden, generator=generator), nn.ReLU())
 
 
-def classifier(in_channels, size, hidden=128, n_classes=10, dropout=0.5, generator=None):
-    """conv32@5 → pool → relu → conv64@5 → pool → relu → fc(hidden) → relu → dropout → fc.
+def classifier(in_channels, size, hidden=128, n_classes=10, dropout=0.5, channels=(32, 64),
+               generator=None):
+    """conv(c1)@5 → pool → relu → conv(c2)@5 → pool → relu → fc(hidden) → relu → dropout → fc.
 
-    (N, in_channels, H, W) → logits (N, n_classes); size = H = W, or (H, W)
+    (N, in_channels, H, W) → logits (N, n_classes); size = H = W, or (H, W);
+    channels = (c1, c2), the two convolutions' widths.
     """
     h, w = conv_out(conv_out(hw(size), 5), 5)
+    c1, c2 = channels
     return nn.Sequential(
-        nn.Conv2d(in_channels, 32, 5, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Conv2d(32, 64, 5, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(64 * h * w, hidden, generator=generator), nn.ReLU(),
+        nn.Conv2d(in_channels, c1, 5, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(c1, c2, 5, generator=generator), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(c2 * h * w, hidden, generator=generator), nn.ReLU(),
         nn.Dropout(dropout, generator=generator), nn.Linear(hidden, n_classes, generator=generator))
 
 
-def classifier_params(in_channels, size, hidden, n_classes=10):
+def classifier_params(in_channels, size, hidden, n_classes=10, channels=(32, 64)):
     h, w = conv_out(conv_out(hw(size), 5), 5)
-    return (in_channels * 32 * 25 + 32) + (32 * 64 * 25 + 64) + \
-        (64 * h * w * hidden + hidden) + (hidden * n_classes + n_classes)
+    c1, c2 = channels
+    return (in_channels * c1 * 25 + c1) + (c1 * c2 * 25 + c2) + \
+        (c2 * h * w * hidden + hidden) + (hidden * n_classes + n_classes)
 
 
-def match_hidden(target_params, in_channels, size, n_classes=10):
+def match_hidden(target_params, in_channels, size, n_classes=10, channels=(32, 64)):
     """Width of the classifier's fc layer that brings its size closest to target_params."""
-    return min(range(8, 4096), key=lambda h: abs(classifier_params(in_channels, size, h, n_classes)
-                                                  - target_params))
+    return min(range(8, 4096), key=lambda h: abs(
+        classifier_params(in_channels, size, h, n_classes, channels) - target_params))
 
 
 class STCNN(nn.Module):
@@ -64,23 +76,27 @@ class STCNN(nn.Module):
     x (N, C, canvas, canvas) → logits (N, n_classes); each transformer samples an
     st_out × st_out view, so the classifier works on st_out-sized images. canvas and
     st_out may be (H, W) pairs (experiment 3: a 42×84 image, 42×42 views).
-    loc_hidden: width of each localisation net's fc layer; hidden: the classifier's.
+    loc_hidden, loc_strided: each localisation net's fc width and first layer (see
+    localization_net); hidden and channels: the classifier's fc width and conv widths.
     """
 
     def __init__(self, canvas=42, st_out=28, in_channels=1, n_classes=10, n_transformers=1,
-                 theta_init="identity", dropout=0.5, loc_hidden=32, hidden=128, generator=None):
+                 theta_init="identity", dropout=0.5, loc_hidden=32, loc_strided=False, hidden=128,
+                 channels=(32, 64), generator=None):
         super().__init__()
+        self.channels = tuple(channels)
         inits = theta_init if isinstance(theta_init, (list, tuple)) and \
             not isinstance(theta_init[0], (int, float)) else [theta_init] * n_transformers
         self.transformers = []
         for i in range(n_transformers):
-            loc = localization_net(in_channels, canvas, hidden=loc_hidden, generator=generator)
+            loc = localization_net(in_channels, canvas, hidden=loc_hidden, strided=loc_strided,
+                                   generator=generator)
             st = nn.SpatialTransformer(loc, loc_hidden, out_size=hw(st_out), theta_init=inits[i],
                                        generator=generator)
             setattr(self, f"st{i}", st)
             self.transformers.append(st)
         self.head = classifier(in_channels * n_transformers, st_out, hidden, n_classes=n_classes,
-                               dropout=dropout, generator=generator)
+                               dropout=dropout, channels=channels, generator=generator)
 
     def transform(self, x):
         from ..ops.basic import cat
@@ -98,15 +114,17 @@ class CNN(nn.Module):
     """The baseline: the classifier applied to the whole canvas, widened to `hidden`."""
 
     def __init__(self, canvas=42, in_channels=1, n_classes=10, hidden=128, dropout=0.5,
-                 generator=None):
+                 channels=(32, 64), generator=None):
         super().__init__()
-        self.head = classifier(in_channels, canvas, hidden, n_classes, dropout, generator)
+        self.head = classifier(in_channels, canvas, hidden, n_classes, dropout, channels=channels,
+                               generator=generator)
 
     def forward(self, x):
         return self.head(x)
 
 
 def matched_cnn(model: nn.Module, canvas, in_channels=1, n_classes=10, **kw) -> CNN:
-    """A CNN baseline whose parameter count is closest to `model`'s."""
-    h = match_hidden(model.num_parameters(), in_channels, canvas, n_classes)
-    return CNN(canvas, in_channels, n_classes, hidden=h, **kw)
+    """A CNN baseline with `model`'s conv widths whose parameter count is closest to `model`'s."""
+    channels = getattr(model, "channels", (32, 64))
+    h = match_hidden(model.num_parameters(), in_channels, canvas, n_classes, channels)
+    return CNN(canvas, in_channels, n_classes, hidden=h, channels=channels, **kw)
