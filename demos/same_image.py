@@ -3,6 +3,7 @@
     python demos/same_image.py              # full default sweep (~60 min on 2 cores)
     python demos/same_image.py --minutes 240 --seeds 3   # longer, closer to the talk's numbers
     python demos/same_image.py --smoke      # < 1 minute on a subset (CI runs this)
+    python demos/same_image.py --init-report   # what each init's windows see before training
 
 Each sample is one single-channel 42×84 image: an RTS-distorted digit in each
 42×42 half (rotation ±45°, scale 0.7–1.3, position jitter ±0.1 of the half's
@@ -69,6 +70,7 @@ TIMING_STEPS = 6
 TEST_SEED = 2018
 SEED = 0
 N_SHOW = 6                    # examples in the figures
+N_REPORT = 500                # test images of --init-report
 SMOKE = dict(steps=4, seeds=2, workers=1, batch_size=8, evals=2, timing_steps=2, n_train_images=1000,
              n_val_images=500, n_val=32, n_test=32)
 TALK = {"lr": 0.92, "identity": 0.90, "random": 0.69, "cnn": 0.85}
@@ -123,6 +125,11 @@ def parse_args(argv=None):
     p.add_argument("--out", default="results/same_image")
     p.add_argument("--run-id", default=None)
     p.add_argument("--smoke", action="store_true", help="tiny run (< 1 min) for CI")
+    p.add_argument("--init-report", action="store_true",
+                   help="no training: for each init and seed, how much of the digits the "
+                        "untrained windows see and how hard the loss pulls on θ, on "
+                        "--n-report test images; writes init_report.json")
+    p.add_argument("--n-report", type=int, default=N_REPORT)
     args = p.parse_args(argv)
     if args.smoke:                                  # smoke sizes; flags given explicitly win
         p.set_defaults(**SMOKE)
@@ -281,6 +288,39 @@ def figures(args, test, shown, summary, curves, out_dir):
     plt.close(fig)
 
 
+# ---- what the windows see at the start --------------------------------------------
+
+def init_report(args, seeds, test):
+    """Per STN init and seed, before any training, on the first args.n_report test images:
+    each transformer's window width (pixels), the share of views with no ink (every
+    pixel < 0.05), and |∂L/∂b|, the norm of the cross-entropy's gradient on the bias of the
+    final localisation layer (θ = W h + b, so this is the batch mean of ∂L/∂θ). A blank
+    view has ∂L/∂θ = 0: the bilinear sampler's gradient is the image's slope."""
+    from minstn.ops.loss import cross_entropy
+    x, y = test[0][:args.n_report], test[1][:args.n_report]
+    report = {}
+    for s in [s for s in args.settings if s != "cnn"]:
+        report[s] = []
+        for seed in seeds:
+            model = make_model(args, s, seed)
+            corners, views = windows(model, x, args.device)      # (2, N, 4, 2), (2, N, 1, h, w)
+            cross_entropy(model(minstn.Tensor(x, device=args.device)), y).backward()
+            grads = [minstn.Tensor(st.fc.bias.grad).numpy() for st in model.transformers]
+            report[s].append({
+                "seed": seed,
+                "window_width_px": np.linalg.norm(corners[:, :, 1] - corners[:, :, 0],
+                                                  axis=-1).mean(1).tolist(),
+                "blank_views": (views.reshape(2, len(x), -1).max(-1) < 0.05).mean(1).tolist(),
+                "grad_theta_norm": [float(np.linalg.norm(g)) for g in grads]})
+    print(f"{'init':<10}{'seed':>5}{'window width (px)':>22}{'blank views':>16}{'|dL/db|':>20}")
+    for s, rows in report.items():
+        for r in rows:
+            print(f"{s:<10}{r['seed']:>5}" + "{:>11.1f}{:>11.1f}".format(*r["window_width_px"])
+                  + "{:>8.0%}{:>8.0%}".format(*r["blank_views"])
+                  + "{:>10.1e}{:>10.1e}".format(*r["grad_theta_norm"]))
+    return report
+
+
 # ---- main ---------------------------------------------------------------------
 
 def load_data(args):
@@ -354,6 +394,13 @@ def main(argv=None):
     os.makedirs(out_dir, exist_ok=True)
 
     pool, val, test, rts = data(args)
+    if args.init_report:
+        report = {"demo": "same_image", "mode": "init_report", "config": vars(args),
+                  "seeds": seeds, "report": init_report(args, seeds, test),
+                  "environment": experiment.environment()}
+        experiment.save_json(report, os.path.join(out_dir, "init_report.json"))
+        print(f"wrote {os.path.join(out_dir, 'init_report.json')}")
+        return report
     models = {s: make_model(args, s, seeds[0]) for s in args.settings}
     counts = {s: m.num_parameters() for s, m in models.items()}
     print("parameters: " + ", ".join(f"{s} {c:,}" for s, c in counts.items()), flush=True)

@@ -265,6 +265,29 @@ def test_same_image_demo_smoke(tmp_path):
 
 
 @needs_mnist
+def test_same_image_init_report(tmp_path):
+    """--init-report trains nothing; the LR and identity windows are the halves and the
+    whole image, and a view of a digit-holding half is never blank."""
+    demo = _demo("same_image")
+    res = demo.main(["--smoke", "--init-report", "--n-report", "6", "--out", str(tmp_path),
+                     "--run-id", "t"])
+    saved = json.loads((tmp_path / "t" / "init_report.json").read_text())
+    assert saved["report"] == json.loads(json.dumps(res["report"]))
+    assert set(saved["report"]) == {"lr", "identity", "random"}
+    assert not (tmp_path / "t" / "results.json").exists()
+    w = saved["config"]["width"]
+    for s, width in (("lr", w / 2), ("identity", w)):
+        for r in saved["report"][s]:
+            np.testing.assert_allclose(r["window_width_px"], [width, width], rtol=1e-5)
+            assert r["blank_views"] == [0.0, 0.0]
+            assert all(g > 0 for g in r["grad_theta_norm"])
+    assert [r["seed"] for r in saved["report"]["random"]] == [0, 1]
+    for r in saved["report"]["random"]:
+        assert all(0 <= b <= 1 for b in r["blank_views"])
+        assert all(np.isfinite(r["grad_theta_norm"]))
+
+
+@needs_mnist
 @pytest.mark.skipif(NOJIT, reason="spawned workers would each run the kernels as Python")
 def test_same_image_workers_give_the_same_results(tmp_path, monkeypatch):
     """Runs spread over 2 processes (one run each) equal the lockstep runs of one process."""
