@@ -4,8 +4,9 @@
     python bench/gpu.py --quick          # few repeats (noisy)
     python bench/gpu.py --only grid,stcnn
 
-The cases, shapes, timing method (`measure`) and torch twins are bench/run.py's; here
-every array lives on the GPU. Each timed call ends with a device synchronisation
+The cases, shapes, timing method (`measure`), torch twins and builders (`_build`,
+`make_step`, called with device="cuda") are bench/run.py's; here every array lives on
+the GPU. Each timed call ends with a device synchronisation
 (numba.cuda.synchronize for minstn, torch.cuda.synchronize for torch), so a sample
 times finished work, Python and launch overhead included. Both frameworks get copies
 of the same float32 arrays and each row is checked against torch once. Needs a CUDA
@@ -21,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run as B  # noqa: E402  (bench/run.py: cases, measure, torch twins)
+import run as B  # noqa: E402  (bench/run.py: cases, builders, measure, torch twins)
 
 STCNN_BATCHES = (64, 256)
 
@@ -37,41 +38,8 @@ def host(a):
     return a
 
 
-def _lstm(framework, arrays):
-    x, *weights = arrays
-    names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-    if framework == "minstn":
-        m = B.minstn.nn.LSTM(x.shape[2], weights[1].shape[1])
-        for name, w in zip(names, weights):
-            getattr(m, name).data = w.copy()
-        m.to("cuda")
-        xt = B.minstn.Tensor(x, requires_grad=True, device="cuda")
-    else:
-        torch = B.torch
-        m = torch.nn.LSTM(x.shape[2], weights[1].shape[1], batch_first=True)
-        with torch.no_grad():
-            for name, w in zip(names, weights):
-                getattr(m, name).copy_(torch.from_numpy(w))
-        m.cuda()
-        xt = torch.from_numpy(x.copy()).cuda().requires_grad_(True)
-    return (lambda: m(xt)[0]), [xt] + [getattr(m, n) for n in names]
-
-
-def build(case, framework):
-    """(out_fn, leaves) with every input on the GPU, requiring grad."""
-    if case["group"] == "lstm":
-        return _lstm(framework, case["inputs"])
-    if framework == "minstn":
-        leaves = [B.minstn.Tensor(a, requires_grad=True, device="cuda") for a in case["inputs"]]
-    else:
-        leaves = [B.torch.from_numpy(a.copy()).cuda().requires_grad_(True)
-                  for a in case["inputs"]]
-    fn = case[framework]
-    return (lambda: fn(*leaves)), leaves
-
-
 def run_op_case(case, rng, args, sync):
-    fws = {k: build(case, k) for k in ("minstn", "torch")}
+    fws = {k: B._build(case, k, "cuda") for k in ("minstn", "torch")}
     g = rng.standard_normal(host(fws["minstn"][0]()).shape).astype(B.np.float32)
     gs = {"minstn": B.minstn.Tensor(g, device="cuda"), "torch": B.torch.from_numpy(g).cuda()}
 
@@ -106,47 +74,9 @@ def run_op_case(case, rng, args, sync):
     return row
 
 
-def make_step(framework, batch, canvas, st_out, seed=0):
-    """(step, eval_logits): one SGD step of the experiment-1 ST-CNN on a fixed batch, on the
-    GPU; both frameworks start from minstn's initial weights."""
-    np, minstn, torch = B.np, B.minstn, B.torch
-    from minstn.models import STCNN
-    from minstn.optim import SGD
-    rng = np.random.default_rng(seed)
-    x = rng.random((batch, 1, canvas, canvas), dtype=np.float32)
-    y = rng.integers(0, 10, batch)
-    model = STCNN(canvas=canvas, st_out=st_out, generator=np.random.default_rng(seed))
-    if framework == "minstn":
-        model.to("cuda")
-        opt = SGD(model.parameters(), lr=B.LR)
-        xt, yt = minstn.Tensor(x, device="cuda"), minstn.Tensor(y, device="cuda")
-        loss_fn, no_grad = B.MF.cross_entropy, minstn.no_grad
-    else:
-        state = {k: torch.from_numpy(v) for k, v in model.state_dict().items()}
-        model = B._torch_stcnn(canvas, st_out)
-        model.load_state_dict(state)
-        model.cuda()
-        opt = torch.optim.SGD(model.parameters(), lr=B.LR)
-        xt, yt = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()
-        loss_fn, no_grad = B.TF.cross_entropy, torch.no_grad
-
-    def step():
-        opt.zero_grad()
-        loss_fn(model(xt), yt).backward()
-        opt.step()
-
-    def logits():
-        model.eval()
-        with no_grad():
-            out = host(model(xt))
-        model.train()
-        return out
-    return step, logits
-
-
 def run_stcnn(batch, args, sync):
     cfg = dict(B.STCNN, batch=batch)
-    fws = {k: make_step(k, **cfg) for k in ("minstn", "torch")}
+    fws = {k: B.make_step(k, **cfg, device="cuda") for k in ("minstn", "torch")}
     res = dict(cfg, lr=B.LR, max_rel_diff_vs_torch=B._rel_diff(fws["minstn"][1](),
                                                                fws["torch"][1]()))
 

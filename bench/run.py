@@ -251,46 +251,49 @@ def cases_lstm(rng, shapes):
                   _uniform(rng, (4 * H, D), b), _uniform(rng, (4 * H, H), b),
                   _uniform(rng, (4 * H,), b), _uniform(rng, (4 * H,), b)]
         yield dict(name=f"lstm N{N} T{T} D{D} H{H}", op="LSTM (1 layer)",
-                   shape=f"N{N} T{T} D{D} H{H}", group="lstm", inputs=arrays,
-                   build_minstn=_lstm_minstn, build_torch=_lstm_torch)
+                   shape=f"N{N} T{T} D{D} H{H}", group="lstm", inputs=arrays)
 
 
-def _lstm_minstn(arrays):
+LSTM_WEIGHTS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+
+def _lstm(framework, arrays, device="cpu"):
+    """(out_fn, leaves): a one-layer LSTM holding the case's weights, input x (N, T, D)."""
     x, *weights = arrays
-    m = minstn.nn.LSTM(x.shape[2], weights[1].shape[1])
-    names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-    for name, w in zip(names, weights):
-        getattr(m, name).data = w.copy()
-    xt = minstn.Tensor(x.copy(), requires_grad=True)
-    return (lambda: m(xt)[0]), [xt] + [getattr(m, n) for n in names]
-
-
-def _lstm_torch(arrays):
-    x, *weights = arrays
-    m = torch.nn.LSTM(x.shape[2], weights[1].shape[1], batch_first=True)
-    names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-    with torch.no_grad():
-        for name, w in zip(names, weights):
-            getattr(m, name).copy_(torch.from_numpy(w))
-    xt = torch.from_numpy(x.copy()).requires_grad_(True)
-    return (lambda: m(xt)[0]), [xt] + [getattr(m, n) for n in names]
-
-
-def _build(case, framework):
-    """(out_fn, leaves) for one framework: every input array becomes a leaf needing grad."""
-    custom = case.get(f"build_{framework}")
-    if custom is not None:
-        return custom(case["inputs"])
     if framework == "minstn":
-        leaves = [minstn.Tensor(a.copy(), requires_grad=True) for a in case["inputs"]]
+        m = minstn.nn.LSTM(x.shape[2], weights[1].shape[1])
+        for name, w in zip(LSTM_WEIGHTS, weights):
+            getattr(m, name).data = w.copy()
+        m.to(device)
+        xt = minstn.Tensor(x.copy(), requires_grad=True, device=device)
     else:
-        leaves = [torch.from_numpy(a.copy()).requires_grad_(True) for a in case["inputs"]]
+        m = torch.nn.LSTM(x.shape[2], weights[1].shape[1], batch_first=True)
+        with torch.no_grad():
+            for name, w in zip(LSTM_WEIGHTS, weights):
+                getattr(m, name).copy_(torch.from_numpy(w))
+        m.to(device)
+        xt = torch.from_numpy(x.copy()).to(device).requires_grad_(True)
+    return (lambda: m(xt)[0]), [xt] + [getattr(m, n) for n in LSTM_WEIGHTS]
+
+
+def _build(case, framework, device="cpu"):
+    """(out_fn, leaves) for one framework: every input array becomes a leaf needing grad,
+    on `device` ("cpu", or "cuda" for bench/gpu.py)."""
+    if case["group"] == "lstm":
+        return _lstm(framework, case["inputs"], device)
+    if framework == "minstn":
+        leaves = [minstn.Tensor(a.copy(), requires_grad=True, device=device)
+                  for a in case["inputs"]]
+    else:
+        leaves = [torch.from_numpy(a.copy()).to(device).requires_grad_(True)
+                  for a in case["inputs"]]
     fn = case[framework]
     return (lambda: fn(*leaves)), leaves
 
 
 def _to_numpy(t):
-    return t.data if isinstance(t, minstn.Tensor) else t.detach().numpy()
+    """A minstn Tensor or torch tensor, on any device, as a NumPy array."""
+    return t.numpy() if isinstance(t, minstn.Tensor) else t.detach().cpu().numpy()
 
 
 def _rel_diff(a, b):
@@ -377,54 +380,47 @@ def _torch_stcnn(canvas, st_out):
     return STCNNTorch()
 
 
-def make_step(framework, batch, canvas, st_out, seed=0, minstn_init=True):
+def make_step(framework, batch, canvas, st_out, seed=0, minstn_init=True, device="cpu"):
     """(step, check, n_params): one SGD training step of the ST-CNN on a fixed random batch,
-    and a function returning eval-mode logits (for the parity check). Both frameworks
-    start from minstn's initial weights, unless minstn_init=False (torch's own init, so a
-    torch-only process never loads minstn)."""
+    and a function returning eval-mode logits as a NumPy array (for the parity check).
+    Both frameworks start from minstn's initial weights, unless minstn_init=False (torch's
+    own init, so a torch-only process never loads minstn). device: where the model and
+    batch live ("cuda" for bench/gpu.py)."""
     rng = np.random.default_rng(seed)
     x = rng.random((batch, 1, canvas, canvas), dtype=np.float32)           # (N, 1, canvas, canvas)
     y = rng.integers(0, 10, batch)
     if framework == "minstn" or minstn_init:
         from minstn.models import STCNN
-        from minstn.optim import SGD
         model = STCNN(canvas=canvas, st_out=st_out, generator=np.random.default_rng(seed))
     if framework == "minstn":
+        from minstn.optim import SGD
+        model.to(device)
         opt = SGD(model.parameters(), lr=LR)
-        xt, yt = minstn.Tensor(x), minstn.Tensor(y)
-
-        def step():
-            opt.zero_grad()
-            loss = MF.cross_entropy(model(xt), yt)
-            loss.backward()
-            opt.step()
-
-        def check():
-            model.eval()
-            with minstn.no_grad():
-                out = model(xt).data
-            model.train()
-            return out
-        return step, check, model.num_parameters()
-    tm = _torch_stcnn(canvas, st_out)
-    if minstn_init:
-        tm.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
-    opt = torch.optim.SGD(tm.parameters(), lr=LR)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        xt, yt = minstn.Tensor(x, device=device), minstn.Tensor(y, device=device)
+        loss_fn, no_grad = MF.cross_entropy, minstn.no_grad
+        n_params = model.num_parameters()
+    else:
+        tm = _torch_stcnn(canvas, st_out)
+        if minstn_init:
+            tm.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+        model = tm.to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=LR)
+        xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        loss_fn, no_grad = TF.cross_entropy, torch.no_grad
+        n_params = sum(p.numel() for p in model.parameters())
 
     def step():
-        opt.zero_grad(set_to_none=True)
-        loss = TF.cross_entropy(tm(xt), yt)
-        loss.backward()
+        opt.zero_grad()
+        loss_fn(model(xt), yt).backward()
         opt.step()
 
     def check():
-        tm.eval()
-        with torch.no_grad():
-            out = tm(xt).numpy()
-        tm.train()
+        model.eval()
+        with no_grad():
+            out = _to_numpy(model(xt))
+        model.train()
         return out
-    return step, check, sum(p.numel() for p in tm.parameters())
+    return step, check, n_params
 
 
 def run_stcnn(cfg, args):
