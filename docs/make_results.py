@@ -20,7 +20,7 @@ SOURCES = {
     "rts": "results/rts/default-seed0/results.json",
     "timeseries": "results/timeseries/default-10seeds/results.json",
     "addition": "results/addition/workers2-seed0/results.json",
-    "same_image": "results/same_image/default-3seeds-b32/results.json",
+    "same_image": "results/same_image/default-3seeds-c16/results.json",
 }
 
 
