@@ -41,7 +41,7 @@ def test_cnn_keeps_its_generator_keyword():
 
 
 @pytest.mark.parametrize("size", [42, (42, 84), (43, 60)])
-def test_strided_localization_net_builds_for_its_input_and_is_cheaper(size):
+def test_strided_localization_net_builds_for_its_input_and_matches_plain_sizes(size):
     """The stride-2 first layer replaces conv + pool; on 42 and 84 the sizes agree."""
     from minstn.models import localization_net
     h, w = (size, size) if isinstance(size, int) else size

@@ -14,11 +14,14 @@ def hw(size):
     return (size, size) if isinstance(size, int) else tuple(size)
 
 
-def conv_out(size, k, pool=2):
-    """Spatial size (int, or (H, W) per side) after a valid k×k conv and a pool."""
+CHANNELS = (32, 64)             # the classifier's conv widths unless a model says otherwise
+
+
+def conv_out(size, k, pool=2, stride=1):
+    """Spatial size (int, or (H, W) per side) after a valid k×k conv of `stride` and a pool."""
     if isinstance(size, int):
-        return (size - k + 1) // pool
-    return tuple((s - k + 1) // pool for s in size)
+        return ((size - k) // stride + 1) // pool
+    return tuple(((s - k) // stride + 1) // pool for s in size)
 
 
 def localization_net(in_channels, size, hidden=32, strided=False, generator=None):
@@ -31,7 +34,7 @@ def localization_net(in_channels, size, hidden=32, strided=False, generator=None
     """
     if strided:
         first = [nn.Conv2d(in_channels, 8, 7, stride=2, generator=generator)]
-        h, w = conv_out(tuple((s - 7) // 2 + 1 for s in hw(size)), 5)
+        h, w = conv_out(conv_out(hw(size), 7, pool=1, stride=2), 5)
     else:
         first = [nn.Conv2d(in_channels, 8, 7, generator=generator), nn.MaxPool2d(2)]
         h, w = conv_out(conv_out(hw(size), 7), 5)
@@ -41,7 +44,7 @@ def localization_net(in_channels, size, hidden=32, strided=False, generator=None
         nn.Flatten(), nn.Linear(10 * h * w, hidden, generator=generator), nn.ReLU())
 
 
-def classifier(in_channels, size, hidden=128, n_classes=10, dropout=0.5, channels=(32, 64),
+def classifier(in_channels, size, hidden=128, n_classes=10, dropout=0.5, channels=CHANNELS,
                generator=None):
     """conv(c1)@5 → pool → relu → conv(c2)@5 → pool → relu → fc(hidden) → relu → dropout → fc.
 
@@ -57,14 +60,14 @@ def classifier(in_channels, size, hidden=128, n_classes=10, dropout=0.5, channel
         nn.Dropout(dropout, generator=generator), nn.Linear(hidden, n_classes, generator=generator))
 
 
-def classifier_params(in_channels, size, hidden, n_classes=10, channels=(32, 64)):
+def classifier_params(in_channels, size, hidden, n_classes=10, channels=CHANNELS):
     h, w = conv_out(conv_out(hw(size), 5), 5)
     c1, c2 = channels
     return (in_channels * c1 * 25 + c1) + (c1 * c2 * 25 + c2) + \
         (c2 * h * w * hidden + hidden) + (hidden * n_classes + n_classes)
 
 
-def match_hidden(target_params, in_channels, size, n_classes=10, channels=(32, 64)):
+def match_hidden(target_params, in_channels, size, n_classes=10, channels=CHANNELS):
     """Width of the classifier's fc layer that brings its size closest to target_params."""
     return min(range(8, 4096), key=lambda h: abs(
         classifier_params(in_channels, size, h, n_classes, channels) - target_params))
@@ -82,7 +85,7 @@ class STCNN(nn.Module):
 
     def __init__(self, canvas=42, st_out=28, in_channels=1, n_classes=10, n_transformers=1,
                  theta_init="identity", dropout=0.5, loc_hidden=32, loc_strided=False, hidden=128,
-                 channels=(32, 64), generator=None):
+                 channels=CHANNELS, generator=None):
         super().__init__()
         self.channels = tuple(channels)
         inits = theta_init if isinstance(theta_init, (list, tuple)) and \
@@ -114,7 +117,7 @@ class CNN(nn.Module):
     """The baseline: the classifier applied to the whole canvas, widened to `hidden`."""
 
     def __init__(self, canvas=42, in_channels=1, n_classes=10, hidden=128, dropout=0.5,
-                 channels=(32, 64), generator=None):
+                 channels=CHANNELS, generator=None):
         super().__init__()
         self.head = classifier(in_channels, canvas, hidden, n_classes, dropout, channels=channels,
                                generator=generator)
@@ -125,6 +128,6 @@ class CNN(nn.Module):
 
 def matched_cnn(model: nn.Module, canvas, in_channels=1, n_classes=10, **kw) -> CNN:
     """A CNN baseline with `model`'s conv widths whose parameter count is closest to `model`'s."""
-    channels = getattr(model, "channels", (32, 64))
+    channels = getattr(model, "channels", CHANNELS)
     h = match_hidden(model.num_parameters(), in_channels, canvas, n_classes, channels)
     return CNN(canvas, in_channels, n_classes, hidden=h, channels=channels, **kw)
