@@ -21,15 +21,26 @@ SOURCES = {
     "timeseries": "results/timeseries/default-10seeds/results.json",
     "addition": "results/addition/workers2-seed0/results.json",
     "same_image": "results/same_image/default-3seeds-c16/results.json",
+    # experiment 3 at 3x the sweep's steps, run in parts (settings x seeds); the table
+    # checks that the parts share every setting but the ones that split the work
+    "same_image_3x": ["results/same_image/probe-minutes30-seed0/results.json",
+                      "results/same_image/probe-steps37550-seeds12/results.json",
+                      "results/same_image/probe-steps37550-cnn-random-seed0/results.json",
+                      "results/same_image/probe-steps37550-cnn-random-seeds12/results.json"],
 }
+SPLIT_KEYS = {"seed", "seeds", "settings", "minutes", "steps", "run_id", "out"}
 
 
 def load(name):
-    path = os.path.join(ROOT, SOURCES[name])
-    if not os.path.exists(path):
+    """The results dict of SOURCES[name] (a list of them for a list), or None if missing."""
+    paths = SOURCES[name] if isinstance(SOURCES[name], list) else [SOURCES[name]]
+    if not all(os.path.exists(os.path.join(ROOT, p)) for p in paths):
         return None
-    with open(path) as f:
-        return json.load(f)
+    found = []
+    for p in paths:
+        with open(os.path.join(ROOT, p)) as f:
+            found.append(json.load(f))
+    return found if isinstance(SOURCES[name], list) else found[0]
 
 
 def pct(v):
@@ -110,8 +121,34 @@ def table_same_image(r):
     return "\n".join(rows)
 
 
+def table_same_image_3x(parts):
+    """One row per setting, gathered from runs made in parts with otherwise equal configs."""
+    def shared(r):
+        return {k: v for k, v in r["config"].items() if k not in SPLIT_KEYS}
+    for r in parts[1:]:
+        if shared(r) != shared(parts[0]) or r["steps"] != parts[0]["steps"]:
+            raise ValueError("the parts of same_image_3x differ beyond seeds and settings")
+    acc = {}                                                    # setting → {seed: accuracy}
+    for r in parts:
+        for seed, runs in r["runs"].items():
+            for s, run in runs.items():
+                acc.setdefault(s, {})[int(seed)] = run["test_acc"]
+    rows = ["| init | per seed | test accuracy, mean ± std | talk |", "| --- | --- | --- | --- |"]
+    for s in ("lr", "identity", "random", "cnn"):
+        seeds = sorted(acc[s])
+        a = [acc[s][k] for k in seeds]
+        mean = sum(a) / len(a)
+        std = (sum((v - mean) ** 2 for v in a) / (len(a) - 1)) ** 0.5 if len(a) > 1 else 0.0
+        talk = next(r["summary"][s]["talk"] for r in parts if s in r["summary"])
+        rows.append(f"| {s} | " + ", ".join(f"{k}: {pct(v)}" for k, v in zip(seeds, a))
+                    + f" | {pct(mean)} ± {100 * std:.2f} | {100 * talk:.0f}% |")
+    rows += ["", f"Runs: {', '.join(f'`{p}`' for p in SOURCES['same_image_3x'])} — "
+                 f"{parts[0]['steps']:,} steps of batch {parts[0]['config']['batch_size']} per run."]
+    return "\n".join(rows)
+
+
 TABLES = {"rts": table_rts, "timeseries": table_timeseries, "addition": table_addition,
-          "same_image": table_same_image}
+          "same_image": table_same_image, "same_image_3x": table_same_image_3x}
 
 
 def render(text):

@@ -10,3 +10,27 @@ def test_results_tables_match_the_json_files():
     out = subprocess.run([sys.executable, os.path.join(ROOT, "docs", "make_results.py"),
                           "--check"], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _part(seed, settings, lr=2e-3):
+    runs = {str(seed): {s: {"test_acc": 0.5 + 0.1 * i} for i, s in enumerate(settings)}}
+    summary = {s: {"talk": 0.9} for s in settings}
+    return {"config": {"seed": seed, "settings": settings, "lr": lr, "batch_size": 32},
+            "steps": 100, "runs": runs, "summary": summary}
+
+
+def test_experiment3_parts_merge_only_when_their_configs_agree():
+    import pytest
+    sys.path.insert(0, os.path.join(ROOT, "docs"))
+    try:
+        import make_results
+    finally:
+        sys.path.pop(0)
+    parts = [_part(0, ["lr", "identity"]), _part(0, ["random", "cnn"]),
+             _part(1, ["lr", "identity"]), _part(1, ["random", "cnn"])]
+    table = make_results.table_same_image_3x(parts)
+    assert "| lr | 0: 50.00%, 1: 50.00% | 50.00% ± 0.00 | 90% |" in table
+    assert "| cnn | 0: 60.00%, 1: 60.00% |" in table
+    parts[3] = _part(1, ["random", "cnn"], lr=1e-3)              # one part trained differently
+    with pytest.raises(ValueError, match="differ"):
+        make_results.table_same_image_3x(parts)
