@@ -1,7 +1,7 @@
 """Experiment 3: two digits in one image; how the transformers' initialisation matters.
 
     python demos/same_image.py              # full default sweep (~60 min on 2 cores)
-    python demos/same_image.py --minutes 240 --seeds 3   # longer, closer to the talk's numbers
+    python demos/same_image.py --minutes 180    # 3× the steps: the talk's order (docs/results.md)
     python demos/same_image.py --smoke      # < 1 minute on a subset (CI runs this)
     python demos/same_image.py --init-report   # what each init's windows see before training
 
@@ -22,7 +22,7 @@ train together on one stream of images and share every initial weight except
 the final layer of the localisation nets. Training length: --steps, or as many
 steps as fit in --minutes for the whole sweep (measured step times; the
 resulting steps are in the results JSON). The talk reported LR 92, identity
-90, random 69, CNN 85% after far longer training than the default budget.
+90, random 69, CNN 85%; its training length is not known.
 Writes results/same_image/<run-id>/results.json, checkpoints and figures.
 """
 from __future__ import annotations
