@@ -22,7 +22,7 @@ SOURCES = {
     "addition": "results/addition/workers2-seed0/results.json",
     "same_image": "results/same_image/default-3seeds-c16/results.json",
     # experiment 3 at 3x the sweep's steps, run in parts (settings x seeds); the table
-    # checks that the parts share every setting but the ones that split the work
+    # checks that the parts agree on every config value but those that split the work
     "same_image_3x": ["results/same_image/probe-minutes30-seed0/results.json",
                       "results/same_image/probe-steps37550-seeds12/results.json",
                       "results/same_image/probe-steps37550-cnn-random-seed0/results.json",
@@ -132,7 +132,9 @@ def table_same_image_3x(parts):
     for r in parts:
         for seed, runs in r["runs"].items():
             for s, run in runs.items():
-                acc.setdefault(s, {})[int(seed)] = run["test_acc"]
+                if int(seed) in acc.setdefault(s, {}):
+                    raise ValueError(f"same_image_3x has {s} seed {seed} twice")
+                acc[s][int(seed)] = run["test_acc"]
     rows = ["| init | per seed | test accuracy, mean ± std | talk |", "| --- | --- | --- | --- |"]
     for s in ("lr", "identity", "random", "cnn"):
         seeds = sorted(acc[s])

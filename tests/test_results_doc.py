@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -20,7 +22,6 @@ def _part(seed, settings, lr=2e-3):
 
 
 def test_experiment3_parts_merge_only_when_their_configs_agree():
-    import pytest
     sys.path.insert(0, os.path.join(ROOT, "docs"))
     try:
         import make_results
@@ -31,6 +32,8 @@ def test_experiment3_parts_merge_only_when_their_configs_agree():
     table = make_results.table_same_image_3x(parts)
     assert "| lr | 0: 50.00%, 1: 50.00% | 50.00% ± 0.00 | 90% |" in table
     assert "| cnn | 0: 60.00%, 1: 60.00% |" in table
+    with pytest.raises(ValueError, match="lr seed 0 twice"):
+        make_results.table_same_image_3x(parts + [_part(0, ["lr"])])
     parts[3] = _part(1, ["random", "cnn"], lr=1e-3)              # one part trained differently
     with pytest.raises(ValueError, match="differ"):
         make_results.table_same_image_3x(parts)
