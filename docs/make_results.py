@@ -10,6 +10,7 @@ Numbers come only from the JSON files named in SOURCES.
 import json
 import os
 import re
+import statistics
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -139,8 +140,7 @@ def table_same_image_3x(parts):
     for s in ("lr", "identity", "random", "cnn"):
         seeds = sorted(acc[s])
         a = [acc[s][k] for k in seeds]
-        mean = sum(a) / len(a)
-        std = (sum((v - mean) ** 2 for v in a) / (len(a) - 1)) ** 0.5 if len(a) > 1 else 0.0
+        mean, std = statistics.fmean(a), statistics.stdev(a) if len(a) > 1 else 0.0
         talk = next(r["summary"][s]["talk"] for r in parts if s in r["summary"])
         rows.append(f"| {s} | " + ", ".join(f"{k}: {pct(v)}" for k, v in zip(seeds, a))
                     + f" | {pct(mean)} ± {100 * std:.2f} | {100 * talk:.0f}% |")
