@@ -28,7 +28,11 @@ SOURCES = {
                       "results/same_image/probe-steps37550-seeds12/results.json",
                       "results/same_image/probe-steps37550-cnn-random-seed0/results.json",
                       "results/same_image/probe-steps37550-cnn-random-seeds12/results.json"],
+    # experiment 3 at 2x the sweep's steps: one `--minutes 120` sweep
+    "same_image_2x": "results/same_image/sweep-minutes120/results.json",
 }
+SAME_IMAGE_BUDGETS = ("same_image", "same_image_2x", "same_image_3x")   # the budget table's rows
+SETTINGS = ("lr", "identity", "random", "cnn")
 SPLIT_KEYS = {"seed", "seeds", "settings", "minutes", "steps", "run_id", "out"}
 
 
@@ -106,7 +110,7 @@ def table_addition(r):
     return "\n".join(rows)
 
 
-def table_same_image(r):
+def table_same_image(r, name="same_image"):
     summ, counts = r["summary"], r["param_counts"]
     rows = ["| init | params | test accuracy, mean ± std | per seed | talk |",
             "| --- | --- | --- | --- | --- |"]
@@ -115,48 +119,90 @@ def table_same_image(r):
         rows.append(f"| {s} | {counts[s]:,} | {pct(v['mean'])} ± {100 * v['std']:.2f} | "
                     f"{seeds} | {v['talk'] * 100:.0f}% |")
     env = r["environment"]
-    rows += ["", f"Run: `{SOURCES['same_image']}` — seeds {r['seeds']}, {r['steps']:,} steps "
+    rows += ["", f"Run: `{SOURCES[name]}` — seeds {r['seeds']}, {r['steps']:,} steps "
                  f"of batch {r['config']['batch_size']} per run, whole sweep "
                  f"{r['wall_time_s']['total'] / 60:.1f} min, {env['cpu']}, "
                  f"threads env {env.get('thread_env', {})}."]
     return "\n".join(rows)
 
 
-def table_same_image_3x(parts):
-    """One row per setting, gathered from runs made in parts with otherwise equal configs."""
+def seed_accuracies(parts):
+    """{setting: {seed: test accuracy}} of one sweep, or of a sweep run in parts (a list)
+    whose configs agree on everything but the keys that split the work."""
+    parts = parts if isinstance(parts, list) else [parts]
+
     def shared(r):
         return {k: v for k, v in r["config"].items() if k not in SPLIT_KEYS}
     for r in parts[1:]:
         if shared(r) != shared(parts[0]) or r["steps"] != parts[0]["steps"]:
-            raise ValueError("the parts of same_image_3x differ beyond seeds and settings")
-    acc = {}                                                    # setting → {seed: accuracy}
+            raise ValueError("the parts of a sweep differ beyond seeds and settings")
+    acc = {}
     for r in parts:
         for seed, runs in r["runs"].items():
             for s, run in runs.items():
                 if int(seed) in acc.setdefault(s, {}):
-                    raise ValueError(f"same_image_3x has {s} seed {seed} twice")
+                    raise ValueError(f"the sweep has {s} seed {seed} twice")
                 acc[s][int(seed)] = run["test_acc"]
+    return acc
+
+
+def mean_std(values):
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def table_same_image_3x(parts):
+    """One row per setting, gathered from runs made in parts with otherwise equal configs."""
+    acc = seed_accuracies(parts)
     rows = ["| init | per seed | test accuracy, mean ± std | talk |", "| --- | --- | --- | --- |"]
-    for s in ("lr", "identity", "random", "cnn"):
+    for s in SETTINGS:
         seeds = sorted(acc[s])
-        a = [acc[s][k] for k in seeds]
-        mean, std = statistics.fmean(a), statistics.stdev(a) if len(a) > 1 else 0.0
+        mean, std = mean_std([acc[s][k] for k in seeds])
         talk = next(r["summary"][s]["talk"] for r in parts if s in r["summary"])
-        rows.append(f"| {s} | " + ", ".join(f"{k}: {pct(v)}" for k, v in zip(seeds, a))
+        rows.append(f"| {s} | " + ", ".join(f"{k}: {pct(acc[s][k])}" for k in seeds)
                     + f" | {pct(mean)} ± {100 * std:.2f} | {100 * talk:.0f}% |")
     rows += ["", f"Runs: {', '.join(f'`{p}`' for p in SOURCES['same_image_3x'])} — "
                  f"{parts[0]['steps']:,} steps of batch {parts[0]['config']['batch_size']} per run."]
     return "\n".join(rows)
 
 
+def table_same_image_budget(sweeps):
+    """Mean ± std per setting against the steps each run trained, one row per sweep."""
+    rows = ["| steps per run | wall time | " + " | ".join(SETTINGS) + " | order of the means |",
+            "| --- | --- | " + " | ".join("---" for _ in SETTINGS) + " | --- |"]
+    for r in sweeps.values():
+        acc = seed_accuracies(r)
+        means = {s: mean_std(list(acc[s].values())) for s in SETTINGS}
+        order = " > ".join(sorted(SETTINGS, key=lambda s: -means[s][0]))
+        parts = r if isinstance(r, list) else [r]
+        minutes = sum(p["wall_time_s"]["total"] for p in parts) / 60
+        wall = f"{minutes:.0f} min" + (f" in {len(parts)} parts" if len(parts) > 1 else "")
+        rows.append(f"| {parts[0]['steps']:,} | {wall} | "
+                    + " | ".join(f"{100 * m:.2f} ± {100 * sd:.2f}" for m, sd in means.values())
+                    + f" | {order} |")
+    return "\n".join(rows)
+
+
 TABLES = {"rts": table_rts, "timeseries": table_timeseries, "addition": table_addition,
-          "same_image": table_same_image, "same_image_3x": table_same_image_3x}
+          "same_image": table_same_image,
+          "same_image_2x": lambda r: table_same_image(r, "same_image_2x"),
+          "same_image_3x": table_same_image_3x, "same_image_budget": table_same_image_budget}
+
+
+def load_budgets(_name):
+    """{source name: its results} of every experiment-3 budget, or None if any is missing."""
+    sweeps = {n: load(n) for n in SAME_IMAGE_BUDGETS}
+    return None if any(r is None for r in sweeps.values()) else sweeps
+
+
+LOADERS = {"same_image_budget": load_budgets}                # the rest: load(name)
 
 
 def render(text):
     for name, fn in TABLES.items():
-        r = load(name)
-        body = fn(r) if r is not None else f"*(no results file at `{SOURCES[name]}` yet)*"
+        r = LOADERS.get(name, load)(name)
+        body = fn(r) if r is not None else \
+            f"*(no results file at `{SOURCES.get(name, SAME_IMAGE_BUDGETS)}` yet)*"
         text = re.sub(rf"(<!-- table:{name} -->\n)(?:.*?\n)?(<!-- /table:{name} -->)",
                       lambda m: m.group(1) + body + "\n" + m.group(2), text, flags=re.S)
     return text

@@ -21,12 +21,17 @@ def _part(seed, settings, lr=2e-3):
             "steps": 100, "runs": runs, "summary": summary}
 
 
-def test_experiment3_parts_merge_only_when_their_configs_agree():
+def _make_results():
     sys.path.insert(0, os.path.join(ROOT, "docs"))
     try:
         import make_results
     finally:
         sys.path.pop(0)
+    return make_results
+
+
+def test_experiment3_parts_merge_only_when_their_configs_agree():
+    make_results = _make_results()
     parts = [_part(0, ["lr", "identity"]), _part(0, ["random", "cnn"]),
              _part(1, ["lr", "identity"]), _part(1, ["random", "cnn"])]
     table = make_results.table_same_image_3x(parts)
@@ -37,3 +42,18 @@ def test_experiment3_parts_merge_only_when_their_configs_agree():
     parts[3] = _part(1, ["random", "cnn"], lr=1e-3)              # one part trained differently
     with pytest.raises(ValueError, match="differ"):
         make_results.table_same_image_3x(parts)
+
+
+def test_experiment3_budget_table_orders_settings_by_mean():
+    make_results = _make_results()
+    sweep = _part(0, ["lr", "identity", "random", "cnn"])     # lr 50, identity 60, random 70, cnn 80
+    sweep["runs"]["1"] = {"lr": {"test_acc": 0.7}, "identity": {"test_acc": 0.6},
+                          "random": {"test_acc": 0.1}, "cnn": {"test_acc": 0.8}}
+    parts = [_part(0, ["lr", "identity"]), _part(0, ["random", "cnn"])]
+    parts[1]["steps"] = parts[0]["steps"] = 300
+    for r in (sweep, *parts):
+        r["wall_time_s"] = {"total": 600.0}
+    table = make_results.table_same_image_budget({"one": sweep, "parts": parts})
+    assert "| 100 | 10 min | 60.00 ± 14.14 | 60.00 ± 0.00 | 40.00 ± 42.43 | 80.00 ± 0.00 | " \
+           "cnn > lr > identity > random |" in table
+    assert "| 300 | 20 min in 2 parts | 50.00 ± 0.00 | 60.00 ± 0.00 | 50.00 ± 0.00 | 60.00 ± 0.00 |" in table
