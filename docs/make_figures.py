@@ -1,4 +1,4 @@
-"""Draw the figures of docs/stn.md into docs/figures/ (run by `make docs`)."""
+"""Draw the figures of docs/stn.md and docs/results.md into docs/figures/ (run by `make docs`)."""
 import os
 import sys
 
@@ -71,8 +71,42 @@ def align_corners():
     plt.close(fig)
 
 
+def same_image_budget():
+    """Experiment 3: test accuracy (mean ± sample std over seeds) against the steps each
+    run trained, from the committed sweeps make_results.py tabulates; the talk's numbers
+    dashed. Left: every setting; right: LR, identity and the CNN, zoomed in."""
+    import make_results as R
+    sweeps = R.load_budgets(None)
+    if sweeps is None:
+        print("same_image_budget: a results file is missing, figure not drawn")
+        return
+    first = [r[0] if isinstance(r, list) else r for r in sweeps.values()]
+    steps = [r["steps"] for r in first]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for s, color in zip(R.SETTINGS, ("tab:blue", "tab:orange", "tab:gray", "tab:green")):
+        stats = [R.mean_std(list(R.seed_accuracies(r)[s].values())) for r in sweeps.values()]
+        mean, std = (100 * np.array(v) for v in zip(*stats))
+        talk = 100 * next(r["summary"][s]["talk"] for r in first if s in r["summary"])
+        for ax in axes if s != "random" else axes[:1]:
+            ax.errorbar(steps, mean, yerr=std, marker="o", capsize=3, color=color, label=s)
+            ax.axhline(talk, ls="--", lw=0.8, color=color)
+    axes[0].set_ylim(0, 100), axes[0].legend(fontsize=8, loc="center right")
+    axes[0].set_title("all settings (dashed: the talk's numbers)", fontsize=9)
+    axes[1].set_ylim(84, 98)
+    axes[1].set_title("zoom: LR, identity, CNN", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("training steps per run (batch 32)"), ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%), mean ± std of seeds")
+    fig.suptitle("Experiment 3, addition in one image: accuracy against training length",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(OUT, "same_image_budget.png"), dpi=90)
+    plt.close(fig)
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     grid_overlay()
     align_corners()
+    same_image_budget()
     print(f"wrote figures to {OUT}")
