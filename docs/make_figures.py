@@ -80,7 +80,7 @@ def same_image_budget():
     if sweeps is None:
         print("same_image_budget: a results file is missing, figure not drawn")
         return
-    first = [r[0] if isinstance(r, list) else r for r in sweeps.values()]
+    first = [R.as_parts(r)[0] for r in sweeps.values()]
     steps = [r["steps"] for r in first]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for s, color in zip(R.SETTINGS, ("tab:blue", "tab:orange", "tab:gray", "tab:green")):

@@ -126,10 +126,15 @@ def table_same_image(r, name="same_image"):
     return "\n".join(rows)
 
 
+def as_parts(r):
+    """A sweep's results as a list of parts: a sweep run in one go is one part."""
+    return r if isinstance(r, list) else [r]
+
+
 def seed_accuracies(parts):
     """{setting: {seed: test accuracy}} of one sweep, or of a sweep run in parts (a list)
     whose configs agree on everything but the keys that split the work."""
-    parts = parts if isinstance(parts, list) else [parts]
+    parts = as_parts(parts)
 
     def shared(r):
         return {k: v for k, v in r["config"].items() if k not in SPLIT_KEYS}
@@ -174,7 +179,7 @@ def table_same_image_budget(sweeps):
         acc = seed_accuracies(r)
         means = {s: mean_std(list(acc[s].values())) for s in SETTINGS}
         order = " > ".join(sorted(SETTINGS, key=lambda s: -means[s][0]))
-        parts = r if isinstance(r, list) else [r]
+        parts = as_parts(r)
         minutes = sum(p["wall_time_s"]["total"] for p in parts) / 60
         wall = f"{minutes:.0f} min" + (f" in {len(parts)} parts" if len(parts) > 1 else "")
         rows.append(f"| {parts[0]['steps']:,} | {wall} | "
