@@ -36,9 +36,15 @@ SETTINGS = ("lr", "identity", "random", "cnn")
 SPLIT_KEYS = {"seed", "seeds", "settings", "minutes", "steps", "run_id", "out"}
 
 
+def as_parts(r):
+    """A sweep (its results, or its SOURCES entry) as a list of parts: a sweep run in one go
+    is one part."""
+    return r if isinstance(r, list) else [r]
+
+
 def load(name):
     """The results dict of SOURCES[name] (a list of them for a list), or None if missing."""
-    paths = SOURCES[name] if isinstance(SOURCES[name], list) else [SOURCES[name]]
+    paths = as_parts(SOURCES[name])
     if not all(os.path.exists(os.path.join(ROOT, p)) for p in paths):
         return None
     found = []
@@ -124,11 +130,6 @@ def table_same_image(r, name="same_image"):
                  f"{r['wall_time_s']['total'] / 60:.1f} min, {env['cpu']}, "
                  f"threads env {env.get('thread_env', {})}."]
     return "\n".join(rows)
-
-
-def as_parts(r):
-    """A sweep's results as a list of parts: a sweep run in one go is one part."""
-    return r if isinstance(r, list) else [r]
 
 
 def seed_accuracies(parts):
