@@ -28,12 +28,21 @@ from . import random  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "gradcheck", "cat", "stack",
-           "cuda_available", "save", "load", "__version__"]
+           "cuda_available", "save", "load", "save_model", "load_model", "__version__"]
+
+
+_SUBMODULES = ("nn", "optim", "functional", "data", "models", "train", "experiment",
+               "serialization")
 
 
 def __getattr__(name):
+    # minstn.nn, minstn.optim, ... as attributes without an explicit import (as torch.nn);
+    # imported on first use so that `import minstn` stays light
+    if name in _SUBMODULES:
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
     # save/load live in serialization; imported lazily to keep `import minstn` light
-    if name in ("save", "load"):
+    if name in ("save", "load", "save_model", "load_model"):
         from . import serialization
         return getattr(serialization, name)
     raise AttributeError(f"module 'minstn' has no attribute {name!r}")

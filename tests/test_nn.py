@@ -188,3 +188,73 @@ def test_param_groups_put_localisation_nets_at_a_scaled_lr():
     assert sum(len(g["params"]) for g in groups) == len(model.parameters())
     plain = nn.Linear(2, 2)
     assert param_groups(plain, 0.5)[0]["lr"] == 0.5
+
+
+# ---- checkpoints: load_model and the errors a user meets -----------------------------
+def _saved(tmp_path):
+    import minstn
+    from minstn.models.mnist import ConvNet
+    path = tmp_path / "m.npz"
+    minstn.save_model(ConvNet(20, convs=[(4, 3, 1, 2)], hidden=8), path)
+    return path
+
+
+def test_load_model_names_a_truncated_file(tmp_path):
+    import minstn
+    path = _saved(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(minstn.serialization.CheckpointError,
+                       match=r"m\.npz.*cannot be read.*truncated or not a minstn checkpoint"):
+        minstn.load_model(path)
+    path.write_text("hello")
+    with pytest.raises(minstn.serialization.CheckpointError, match=r"m\.npz"):
+        minstn.load(path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        minstn.load(tmp_path / "nothing.npz")
+
+
+def test_load_model_refuses_unknown_classes_and_weights_only_files(tmp_path):
+    import json
+
+    import minstn
+    from minstn.serialization import MODEL_KEY, CheckpointError
+    path = _saved(tmp_path)
+    state = minstn.load(path)
+    header = json.loads(str(state[MODEL_KEY]))
+    header["class"] = "minstn.models.mnist.Transformer"
+    minstn.save({**state, MODEL_KEY: np.array(json.dumps(header))}, tmp_path / "u.npz")
+    with pytest.raises(CheckpointError, match="Transformer.*does not have"):
+        minstn.load_model(tmp_path / "u.npz")
+    header["class"] = "os.system"
+    minstn.save({**state, MODEL_KEY: np.array(json.dumps(header))}, tmp_path / "o.npz")
+    with pytest.raises(CheckpointError, match="outside the minstn package"):
+        minstn.load_model(tmp_path / "o.npz")
+    minstn.save({k: v for k, v in state.items() if k != MODEL_KEY}, tmp_path / "w.npz")
+    with pytest.raises(CheckpointError, match="weights only"):
+        minstn.load_model(tmp_path / "w.npz")
+
+
+def test_load_model_names_the_parameter_that_does_not_fit(tmp_path):
+    import minstn
+    from minstn.serialization import CheckpointError
+    path = _saved(tmp_path)
+    state = minstn.load(path)
+    state["net.0.weight"] = np.zeros((5, 1, 3, 3), np.float32)
+    minstn.save(state, tmp_path / "s.npz")
+    with pytest.raises(CheckpointError, match=r"s\.npz.*net\.0\.weight has shape \(4, 1, 3, 3\)"):
+        minstn.load_model(tmp_path / "s.npz")
+    del state["net.0.weight"]
+    state["extra"] = np.zeros(3)
+    minstn.save(state, tmp_path / "k.npz")
+    with pytest.raises(CheckpointError, match=r"missing keys \['net.0.weight'\].*unexpected.*extra"):
+        minstn.load_model(tmp_path / "k.npz")
+
+
+def test_submodules_are_attributes_of_minstn():
+    import subprocess
+    import sys
+    code = "import minstn; print(minstn.nn.Linear.__name__, minstn.optim.Adam.__name__, " \
+           "minstn.functional.affine_grid.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["Linear", "Adam", "affine_grid"]
