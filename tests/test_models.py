@@ -59,3 +59,45 @@ def test_stcnn_loc_strided_reaches_every_localization_net():
     stn = STCNN(canvas=(42, 84), st_out=(42, 42), n_transformers=2, loc_strided=True,
                 generator=np.random.default_rng(0))
     assert all(st.localization[0].stride == 2 for st in stn.transformers)
+
+
+def test_convnet_builds_its_layer_list_and_counts_its_work():
+    from minstn.models.mnist import ConvNet
+    net = ConvNet(42, convs=[(8, 5, 1, 2), (16, 3, 2, 1)], head="fc", hidden=20,
+                  generator=np.random.default_rng(0))
+    x = Tensor(np.random.default_rng(0).random((3, 1, 42, 42), dtype=np.float32))
+    assert net(x).shape == (3, 10)
+    # conv 38×38×8×25, then 19 → conv stride 2 → 9×9×16×8×9, fc 16·81·20, 20·10
+    assert net.multiply_adds() == 38 * 38 * 8 * 25 + 9 * 9 * 16 * 8 * 9 + 16 * 81 * 20 + 200
+    gap = ConvNet(42, convs=[(8, 5, 1, 2)], head="gap")
+    assert gap(x).shape == (3, 10) and gap.num_parameters() == 8 * 25 + 8 + 8 * 10 + 10
+    with pytest.raises(ValueError, match="head"):
+        ConvNet(42, head="attention")
+    with pytest.raises(ValueError, match="to nothing"):
+        ConvNet(12, convs=[(8, 5, 1, 2), (8, 5, 1, 2)])
+
+
+def test_neurons_counts_every_layer_output_once():
+    from minstn import nn
+    from minstn.models.mnist import ConvNet, neurons
+    net = ConvNet(12, convs=[(4, 3, 1, 2)], head="fc", hidden=7)
+    # conv 4×10×10, pool 4×5×5, fc 7, fc 10 (ReLU and dropout are not new neurons)
+    assert neurons(net, (1, 12, 12)) == 400 + 100 + 7 + 10
+    assert nn.Conv2d.forward.__name__ == "forward"                   # patched back
+    st = STCNN(canvas=42, st_out=28)
+    assert neurons(st, (1, 42, 42)) > neurons(st.head, (1, 28, 28))
+
+
+@pytest.mark.parametrize("build", [
+    lambda: STCNN(canvas=42, st_out=28, theta_init="identity", generator=np.random.default_rng(1)),
+    lambda: CNN(28, hidden=16, generator=np.random.default_rng(1)),
+])
+def test_models_keep_the_arguments_that_rebuild_them(build, tmp_path):
+    import minstn
+    model = build()
+    minstn.save_model(model, tmp_path / "m.npz", epoch=3)
+    back = minstn.load_model(tmp_path / "m.npz")
+    assert type(back) is type(model) and back.config == model.config
+    for (n, p), (_, q) in zip(model.named_parameters(), back.named_parameters()):
+        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=n)
+    assert minstn.serialization.model_header(tmp_path / "m.npz")["meta"] == {"epoch": 3}

@@ -87,6 +87,10 @@ class STCNN(nn.Module):
                  theta_init="identity", dropout=0.5, loc_hidden=32, loc_strided=False, hidden=128,
                  channels=CHANNELS, generator=None):
         super().__init__()
+        self.config = dict(canvas=canvas, st_out=st_out, in_channels=in_channels,
+                           n_classes=n_classes, n_transformers=n_transformers,
+                           theta_init=theta_init, dropout=dropout, loc_hidden=loc_hidden,
+                           loc_strided=loc_strided, hidden=hidden, channels=list(channels))
         self.channels = tuple(channels)
         inits = theta_init if isinstance(theta_init, (list, tuple)) and \
             not isinstance(theta_init[0], (int, float)) else [theta_init] * n_transformers
@@ -119,6 +123,8 @@ class CNN(nn.Module):
     def __init__(self, canvas=42, in_channels=1, n_classes=10, hidden=128, dropout=0.5,
                  channels=CHANNELS, generator=None):
         super().__init__()
+        self.config = dict(canvas=canvas, in_channels=in_channels, n_classes=n_classes,
+                           hidden=hidden, dropout=dropout, channels=list(channels))
         self.head = classifier(in_channels, canvas, hidden, n_classes, dropout, channels=channels,
                                generator=generator)
 
@@ -131,3 +137,97 @@ def matched_cnn(model: nn.Module, canvas, in_channels=1, n_classes=10, **kw) -> 
     channels = getattr(model, "channels", CHANNELS)
     h = match_hidden(model.num_parameters(), in_channels, canvas, n_classes, channels)
     return CNN(canvas, in_channels, n_classes, hidden=h, channels=channels, **kw)
+
+
+class GlobalAvgPool2d(nn.Module):
+    """(N, C, H, W) → (N, C): the mean over each channel's positions."""
+
+    def forward(self, x):
+        return x.mean(dim=(2, 3))                                             # (N, C)
+
+
+class ConvNet(nn.Module):
+    """A plain CNN on the whole canvas, described by its layer list (the baseline search).
+
+    convs: ((out_channels, kernel, stride, pool), ...): each block is a valid conv of that
+    stride, a max pool of that size (1: none), then ReLU. head: "fc" flattens and applies
+    fc(hidden) → ReLU → dropout → fc(n_classes); "gap" averages each channel over the
+    positions (no hidden layer, no dropout) and applies fc(n_classes).
+    x (N, in_channels, H, W) → logits (N, n_classes); canvas = H = W, or (H, W).
+    """
+
+    def __init__(self, canvas=42, convs=((32, 5, 1, 2), (64, 5, 1, 2)), head="fc", hidden=128,
+                 in_channels=1, n_classes=10, dropout=0.5, generator=None):
+        super().__init__()
+        if head not in ("fc", "gap"):
+            raise ValueError(f"head must be 'fc' or 'gap', got {head!r}")
+        convs = [tuple(int(v) for v in c) for c in convs]
+        self.config = dict(canvas=canvas, convs=[list(c) for c in convs], head=head,
+                           hidden=hidden, in_channels=in_channels, n_classes=n_classes,
+                           dropout=dropout)
+        layers, c_in, size = [], in_channels, hw(canvas)
+        for c_out, k, stride, pool in convs:
+            layers.append(nn.Conv2d(c_in, c_out, k, stride=stride, generator=generator))
+            if pool > 1:
+                layers.append(nn.MaxPool2d(pool))
+            layers.append(nn.ReLU())
+            c_in, size = c_out, conv_out(size, k, pool, stride)
+            if min(size) < 1:
+                raise ValueError(f"convs {convs} shrink a {hw(canvas)} canvas to nothing")
+        if head == "fc":
+            layers += [nn.Flatten(), nn.Linear(c_in * size[0] * size[1], hidden,
+                                               generator=generator), nn.ReLU(),
+                       nn.Dropout(dropout, generator=generator),
+                       nn.Linear(hidden, n_classes, generator=generator)]
+        else:
+            layers += [GlobalAvgPool2d(), nn.Linear(c_in, n_classes, generator=generator)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+    def multiply_adds(self) -> int:
+        """Multiply-adds of one image's forward pass (convolutions and fc layers)."""
+        total, size = 0, hw(self.config["canvas"])
+        c_in = self.config["in_channels"]
+        for c_out, k, stride, pool in self.config["convs"]:
+            conv = conv_out(size, k, 1, stride)
+            total += conv[0] * conv[1] * c_out * c_in * k * k
+            c_in, size = c_out, conv_out(size, k, pool, stride)
+        return total + sum(p.numel() for n, p in self.named_parameters()
+                           if n.endswith("weight") and p.ndim == 2)
+
+
+def neurons(model, input_shape) -> int:
+    """Activations per image: the sizes of every layer's output in one forward pass
+    (conv, pool, fc, and the transformer's view; element-wise layers such as ReLU and
+    dropout are not counted again). The talk's measure of a "comparable" network."""
+    import numpy as np
+
+    from ..autograd.function import no_grad
+    from ..autograd.tensor import Tensor
+    counted = (nn.Conv2d, nn.MaxPool2d, nn.Linear, nn.SpatialTransformer, GlobalAvgPool2d)
+    total = 0
+    originals = {}
+    for _, m in model.named_modules():
+        if isinstance(m, counted) and type(m) not in originals:
+            originals[type(m)] = type(m).forward
+    def counting(forward):
+        def wrapped(self, x):
+            nonlocal total
+            y = forward(self, x)
+            total += int(np.prod(y.shape[1:]))
+            return y
+        return wrapped
+    try:
+        for cls, forward in originals.items():
+            cls.forward = counting(forward)
+        was_training = model.training
+        model.eval()
+        with no_grad():
+            model(Tensor(np.zeros((1, *input_shape), np.float32)))
+        model.train(was_training)
+    finally:
+        for cls, forward in originals.items():
+            cls.forward = forward
+    return total
