@@ -9,6 +9,18 @@ from .autograd.function import no_grad
 from .autograd.tensor import Tensor
 
 
+def progress(iterable, desc, **kw):
+    """A tqdm bar that redraws at most every 2 s on a terminal and every 30 s off one (a
+    log file then gets a few lines per epoch, not one per batch). Give set_postfix
+    refresh=False, or it redraws on every call regardless of mininterval."""
+    import sys
+
+    from tqdm import tqdm
+    tty = sys.stderr.isatty()
+    return tqdm(iterable, desc=desc, mininterval=2 if tty else 30, leave=tty, unit="step",
+                dynamic_ncols=True, **kw)
+
+
 def param_groups(model, lr, loc_lr_scale=1.0):
     """Optimizer parameter groups: localisation nets at lr × loc_lr_scale, the rest at lr.
 
@@ -91,8 +103,7 @@ def train_lockstep(models, opts, scheds, next_batch, steps, evals, val, save, de
     sums = {m: [0.0, 0, 0] for m in models}                  # loss sum, correct, samples
     t_model = {m: 0.0 for m in models}
     t0 = time.time()
-    bar = tqdm(range(1, steps + 1), desc=desc, unit="step", disable=None,
-               mininterval=2 if sys.stderr.isatty() else 30)
+    bar = progress(range(1, steps + 1), desc)
     for step in bar:
         x, y = next_batch()
         xt = Tensor(x, device=device)
@@ -110,7 +121,8 @@ def train_lockstep(models, opts, scheds, next_batch, steps, evals, val, save, de
             s[1] += int((logits.numpy().argmax(1) == y).sum())
             s[2] += len(y)
         if step % 50 == 0:
-            bar.set_postfix({m: f"{sums[m][0] / max(1, sums[m][2]):.3f}" for m in models})
+            bar.set_postfix({m: f"{sums[m][0] / max(1, sums[m][2]):.3f}" for m in models},
+                            refresh=False)
         if step == eval_at[0]:
             eval_at.pop(0)
             for m, model in models.items():
