@@ -161,3 +161,32 @@ def test_bad_headers(tmp_path):
     with pytest.raises(ValueError, match="missing") as e:
         m3.load(root2, "test")
     assert "400_episode1_timeseries.csv" in str(e.value) and "pH" in str(e.value)
+
+
+def test_skipping_counts_every_kind_of_bad_stay_and_line(tmp_path):
+    root = make_root(tmp_path)
+    train = root / "train"
+    write_episode(train / "200_episode1_timeseries.csv", [
+        {"Hours": 1, "Heart Rate": 70}, {"Hours": "soon", "Heart Rate": 71},
+        {"Hours": 2, "pH": "high"}])
+    with open(train / "200_episode1_timeseries.csv", "a") as f:
+        f.write("3,1,2\n")                                           # too few fields
+    (train / "500_episode1_timeseries.csv").write_text("")           # empty file
+    (train / "600_episode1_timeseries.csv").write_text("Hours,Heart Rate\n1,80\n")   # header
+    with open(train / "listfile.csv", "a") as f:
+        f.write("500_episode1_timeseries.csv,0\n600_episode1_timeseries.csv,1\n"
+                "700_episode1_timeseries.csv,0\n"                    # no such file
+                "200_episode1_timeseries.csv,0\n"                    # listed twice
+                "800_episode1_timeseries.csv,maybe\n")               # bad listfile line
+    d = m3.load(root, "train", skip_malformed=True)
+    assert d.ids.tolist() == ["100_episode1_timeseries.csv", "200_episode1_timeseries.csv",
+                              "300_episode2_timeseries.csv"]
+    assert {k: c for k, c in d.skipped.items() if c} == {
+        "hours": 1, "cell": 1, "fields": 1, "empty_record": 1, "header": 1, "missing_file": 1,
+        "duplicate_record": 1, "listfile_line": 1, "past_window": 2}
+    assert set(d.skipped) == set(m3.SKIP_KINDS)
+    assert d.n_malformed == 3 and len(d.y) == len(d.x) == 3
+    listed = len((train / "listfile.csv").read_text().splitlines()) - 1
+    assert listed == len(d) + sum(d.skipped[k] for k in m3.RECORD_SKIPS)
+    with pytest.raises(ValueError, match=r"listfile.csv, line 9"):   # strict: the first one
+        m3.load(root, "train")

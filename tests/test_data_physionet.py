@@ -380,3 +380,104 @@ def test_bad_arguments(env):
         pn.load(("d",))
     with pytest.raises(ValueError, match="hours"):
         pn.load(("a",), hours=0)
+
+
+# ---- real files meet bad records: skip and count by kind, or stop at the first -----------
+def _messy_set(env):
+    """One good stay and one of each problem the loader skips; returns the expected counts."""
+    good = record(132001, ["00:30,HR,60", "10:00,HR,64", "1x:00,HR,80", "01:00,HR,abc",
+                           "01:00,Foo,1", "01:00;HR;80", "49:00,HR,70"])
+    # (lines of a stay that is left out are not counted: only the stay is)
+    recs = {
+        132001: good,
+        132002: "",                                                   # empty file
+        132003: "Time,Parameter\n00:00,RecordID,132003\n",           # wrong header
+        132004: record(132009, ["00:30,HR,60"]),                      # RecordID ≠ file name
+        132005: record(132005, ["00:30,HR,61"]),                      # no outcome
+    }
+    write_set(env, "a", recs, {132001: 1, 132002: 0, 132003: 0, 132004: 0, 132006: 1})
+    (env / "set-a" / "x132001.txt").write_text(good)                  # the same stay twice
+    return {"fields": 1, "time": 1, "value": 1, "parameter": 1, "empty_record": 1, "header": 1,
+            "record_id": 1, "no_outcome": 1, "duplicate_record": 1, "past_window": 1,
+            "outcome_without_record": 4}    # 132002-4 (their records skipped) and 132006
+
+
+def test_skipping_counts_every_kind_and_the_counts_add_up(env):
+    expected = _messy_set(env)
+    d = pn.load(("a",), skip_malformed=True, cache=False)
+    assert d.record_ids.tolist() == [132001]
+    assert {k: c for k, c in d.skipped.items() if c} == expected
+    assert set(d.skipped) == set(pn.SKIP_KINDS)
+    assert d.n_malformed == sum(d.skipped[k] for k in pn.LINE_SKIPS) == 4
+    files = len(list((env / "set-a").glob("*.txt")))
+    assert files == len(d) + sum(d.skipped[k] for k in pn.RECORD_SKIPS)    # every file counted
+    hr = d.values[0, :, V["HR"]]
+    assert hr[0] == 60 and hr[10] == 64 and np.isnan(hr[1])
+    summary = pn.skip_summary(d.skipped)
+    assert summary.startswith("skipped 4 malformed lines") and "5 records" in summary
+
+
+@pytest.mark.parametrize("kind, rec, outcomes, said", [
+    ("empty_record", "", {132001: 0}, "expected the header"),
+    ("record_id", record(132009, ["00:30,HR,60"]), {132001: 0}, "file name says 132001"),
+    ("no_outcome", record(132001, ["00:30,HR,60"]), {132002: 0}, "has no outcome"),
+])
+def test_strict_stops_at_the_first_bad_record_naming_it(env, kind, rec, outcomes, said):
+    write_set(env, "a", {132001: rec}, outcomes)
+    with pytest.raises(ValueError, match=said) as e:
+        pn.load(("a",), cache=False)
+    assert "132001.txt" in str(e.value)
+
+
+def test_strict_refuses_a_duplicated_stay_and_outcomes_without_records(env):
+    write_set(env, "a", {132001: record(132001, ["00:30,HR,60"])}, {132001: 0, 132002: 1})
+    with pytest.raises(ValueError, match="1 outcomes without a record"):
+        pn.load(("a",), cache=False)
+    write_set(env, "a", {132001: record(132001, ["00:30,HR,60"])}, {132001: 0})
+    (env / "set-a" / "copy.txt").write_text(record(132001, ["00:30,HR,60"]))
+    with pytest.raises(ValueError, match="appears twice"):
+        pn.load(("a",), cache=False)
+
+
+def test_rows_past_the_window_are_dropped_and_counted_in_both_modes(env):
+    write_set(env, "a", {132001: record(132001, ["00:30,HR,60", "48:00,HR,1", "48:01,HR,2",
+                                                 "72:00,HR,3"])}, {132001: 0})
+    for skip in (False, True):
+        d = pn.load(("a",), skip_malformed=skip, cache=False)
+        assert d.skipped["past_window"] == 2 and d.values[0, 47, V["HR"]] == 1
+
+
+# ---- fuzz: random mutations of real-looking lines ------------------------------------
+def _mutate(line, rng):
+    t, p, v = line.split(",")
+    ops = [lambda: f"{t},{p}",                                        # a field dropped
+           lambda: f"{p},{t},{v}",                                    # fields swapped
+           lambda: f"{t},,{v}",                                       # empty name
+           lambda: f"{t},{p},{rng.choice(['abc', '', 'nan', '1e400', '--1', '1,5'])}",
+           lambda: f"{rng.choice(['99:99', '-1:00', '1:5', '', '٠١:٠٠', '00:00:00'])},{p},{v}",
+           lambda: f"{t},{p}\x00\ufffd,{v}",                          # stray bytes
+           lambda: line[:int(rng.integers(0, len(line)))],            # truncated
+           lambda: f"{t},{p.lower()},{v}",                            # unknown name
+           lambda: f"{t},{p},{v},{v}"]                                # an extra field
+    return ops[int(rng.integers(len(ops)))]()
+
+
+def test_fuzzed_records_never_crash_when_skipping_and_name_file_and_line_when_strict(env):
+    rng = np.random.default_rng(2012)
+    base = ["00:30,HR,60", "01:00,Temp,37.2", "02:15,Glucose,140", "03:00,MAP,80",
+            "05:45,pH,7.4", "07:00,Urine,120", "30:00,WBC,9.1"]
+    for trial in range(60):
+        rows = list(base)
+        bad = sorted(rng.choice(len(rows), size=int(rng.integers(1, 4)), replace=False))
+        for i in bad:
+            rows[i] = _mutate(rows[i], rng)
+        write_set(env, "a", {132001: record(132001, rows)}, {132001: 0})
+        d = pn.load(("a",), skip_malformed=True, cache=False)        # never raises
+        assert len(d) == 1 and d.n_malformed <= len(bad)
+        try:
+            strict = pn.load(("a",), cache=False)
+        except ValueError as e:
+            assert "132001.txt, line " in str(e) and "skip_malformed=True" in str(e), str(e)
+            assert d.n_malformed >= 1
+        else:
+            assert strict.n_malformed == 0 and d.n_malformed == 0   # every mutation was valid

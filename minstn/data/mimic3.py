@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -162,12 +163,14 @@ class Mimic3Data:
         x: float32 (N, T, 76) model input, channel order :data:`CHANNEL_NAMES` (unscaled).
         y: int64 (N,) in-hospital death (1) or not (0), from ``listfile.csv``.
         ids: (N,) str, the ``stay`` file names in listfile order.
-        n_malformed: cells skipped (only with ``skip_malformed=True``).
+        n_malformed: malformed lines and cells skipped (only with ``skip_malformed=True``).
+        skipped: what was left out, by kind (:data:`SKIP_KINDS`).
     """
     x: np.ndarray
     y: np.ndarray
     ids: np.ndarray
     n_malformed: int = 0
+    skipped: dict = field(default_factory=dict)
 
     channel_names = CHANNEL_NAMES
     variable_names = CHANNELS
@@ -227,7 +230,29 @@ def _layout_error(msg: str) -> FileNotFoundError:
         "beside it. To fix: pass root=<that in-hospital-mortality folder>.")
 
 
-def _read_listfile(path: Path) -> list[tuple[str, int]]:
+# What skip_malformed=True skips, by kind. Lines and cells: the rest of the stay is kept.
+LINE_SKIPS = ("fields", "hours", "cell")
+# Records (stays): left out whole.
+RECORD_SKIPS = ("listfile_line", "missing_file", "empty_record", "header", "duplicate_record")
+DROPPED = ("past_window",)                 # rows outside [0, hours]: dropped, never an error
+SKIP_KINDS = LINE_SKIPS + RECORD_SKIPS + DROPPED
+
+
+def skip_summary(skipped: dict) -> str:
+    """One line: what load(..., skip_malformed=True) skipped, by kind."""
+    from .physionet import skip_summary as summary
+    return summary(skipped, (LINE_SKIPS, RECORD_SKIPS, DROPPED))
+
+
+class _BadRecord(ValueError):
+    """A stay that cannot be used; `kind` is one of RECORD_SKIPS."""
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _read_listfile(path: Path, skipped: dict, skip_malformed: bool) -> list[tuple[str, int]]:
     if not path.is_file():
         raise _layout_error(f"{path} not found.")
     with open(path, newline="") as f:
@@ -243,41 +268,46 @@ def _read_listfile(path: Path) -> list[tuple[str, int]]:
                 continue
             try:
                 y = int(float(row[1]))
-                if y not in (0, 1):
+                if y not in (0, 1) or not row[0].strip():
                     raise ValueError
             except (ValueError, IndexError):
+                if skip_malformed:
+                    skipped["listfile_line"] += 1
+                    continue
                 raise ValueError(f"{path}, line {lineno}: expected '<stay file>,<0 or 1>', got "
-                                 f"{','.join(row)!r}. To fix: repair that line.") from None
+                                 f"{','.join(row)!r}. To fix: repair that line, or "
+                                 "skip_malformed=True to leave that stay out.") from None
             rows.append((row[0].strip(), y))
     return rows
 
 
-def _discretize(path: Path, hours: int, skip_malformed: bool) -> tuple[np.ndarray, int]:
-    """One episode CSV -> (float32 (hours, 76), number of skipped malformed cells)."""
+def _discretize(path: Path, hours: int, skip_malformed: bool) -> tuple[np.ndarray, dict]:
+    """One episode CSV -> (float32 (hours, 76), {kind: count} of skipped lines and cells).
+    Raises _BadRecord for a file that cannot be used at all."""
     with open(path, newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:
-            raise ValueError(f"{path}: empty file; expected a header 'Hours,<17 variables>'. "
-                             "To fix: regenerate the episode file.")
+            raise _BadRecord("empty_record", f"{path}: empty file; expected a header "
+                             "'Hours,<17 variables>'. To fix: regenerate the episode file.")
         header = [h.strip() for h in header]
         missing = [c for c in ("Hours",) + CHANNELS if c not in header]
         unknown = [c for c in header if c != "Hours" and c not in CHANNELS]
         if missing or unknown or len(set(header)) != len(header):
-            raise ValueError(f"{path}, line 1: header does not match the benchmark's columns: "
-                             f"missing {missing}, unknown {unknown}. Expected 'Hours' + "
+            raise _BadRecord("header", f"{path}, line 1: header does not match the benchmark's "
+                             f"columns: missing {missing}, unknown {unknown}. Expected 'Hours' + "
                              f"{list(CHANNELS)}. To fix: regenerate the episode file.")
         t_col = header.index("Hours")
         cols = [(header.index(ch), c) for c, ch in enumerate(CHANNELS)]
         # last observed code per (bin, variable)
         observed: list[dict] = [dict() for _ in range(hours)]
-        n_bad = 0
+        n_bad = dict.fromkeys(LINE_SKIPS + DROPPED, 0)
         for lineno, row in enumerate(reader, start=2):
             if not row:
                 continue
             if len(row) != len(header):
                 if skip_malformed:
-                    n_bad += 1
+                    n_bad["fields"] += 1
                     continue
                 raise ValueError(f"{path}, line {lineno}: expected {len(header)} fields, got "
                                  f"{len(row)}. To fix: repair that line or pass "
@@ -288,11 +318,12 @@ def _discretize(path: Path, hours: int, skip_malformed: bool) -> tuple[np.ndarra
                     raise ValueError
             except ValueError:
                 if skip_malformed:
-                    n_bad += 1
+                    n_bad["hours"] += 1
                     continue
                 raise ValueError(f"{path}, line {lineno}: bad Hours value {row[t_col]!r}. To fix: "
                                  "repair that line or pass skip_malformed=True.") from None
             if t < -_EPS or t > hours + _EPS:
+                n_bad["past_window"] += 1
                 continue
             b = min(max(int(math.ceil(t - _EPS)) - 1, 0), hours - 1)
             slot = observed[b]
@@ -304,7 +335,7 @@ def _discretize(path: Path, hours: int, skip_malformed: bool) -> tuple[np.ndarra
                     slot[c] = _encode(CHANNELS[c], cell)
                 except ValueError as e:
                     if skip_malformed:
-                        n_bad += 1
+                        n_bad["cell"] += 1
                         continue
                     raise ValueError(f"{path}, line {lineno}, column {CHANNELS[c]!r}: {e}. To fix: "
                                      "repair that cell or pass skip_malformed=True.") from None
@@ -330,7 +361,9 @@ def load(root, split: str = "train", *, hours: int = 48, skip_malformed: bool = 
         root: the ``in-hospital-mortality`` folder (holding ``train/`` and ``test/``).
         split: ``"train"`` or ``"test"``.
         hours: number of hourly bins T.
-        skip_malformed: skip (and count) malformed lines/cells instead of raising.
+        skip_malformed: skip malformed listfile lines, episode lines and cells, and stays whose
+            file is missing, empty, has a wrong header or is listed twice, counting them by
+            kind in ``skipped``, instead of raising at the first (file and line named).
         progress: tqdm bar (None: only on a terminal).
 
     Returns:
@@ -352,17 +385,35 @@ def load(root, split: str = "train", *, hours: int = 48, skip_malformed: bool = 
     folder = root / split
     if not folder.is_dir():
         raise _layout_error(f"mimic3.load: {folder} is not a folder.")
-    rows = _read_listfile(folder / "listfile.csv")
-    xs, n_bad = [], 0
-    for stay, _ in tqdm(rows, desc=f"mimic3 {split}", unit="stay", leave=False,
-                        disable=None if progress is None else not progress):
+    skipped = dict.fromkeys(SKIP_KINDS, 0)
+    rows = _read_listfile(folder / "listfile.csv", skipped, skip_malformed)
+    xs, kept, seen = [], [], set()
+    for stay, y in tqdm(rows, desc=f"mimic3 {split}", unit="stay", leave=False,
+                        disable=None if progress is None else not progress,
+                        mininterval=2 if sys.stderr.isatty() else 30):
         p = folder / stay
-        if not p.is_file():
-            raise _layout_error(f"mimic3.load: episode file {p} (listed in "
-                                f"{folder / 'listfile.csv'}) not found.")
-        x, bad = _discretize(p, int(hours), skip_malformed)
+        try:
+            if stay in seen:
+                raise _BadRecord("duplicate_record", f"{folder / 'listfile.csv'}: stay {stay} "
+                                 "is listed twice. To fix: remove one line, or "
+                                 "skip_malformed=True to keep the first.")
+            if not p.is_file():
+                if not skip_malformed:
+                    raise _layout_error(f"mimic3.load: episode file {p} (listed in "
+                                        f"{folder / 'listfile.csv'}) not found.")
+                raise _BadRecord("missing_file", str(p))
+            x, bad = _discretize(p, int(hours), skip_malformed)
+        except _BadRecord as e:
+            if not skip_malformed:
+                raise
+            skipped[e.kind] += 1
+            continue
+        seen.add(stay)
+        for k, c in bad.items():
+            skipped[k] += c
         xs.append(x)
-        n_bad += bad
+        kept.append((stay, y))
     x = np.stack(xs) if xs else np.zeros((0, int(hours), len(CHANNEL_NAMES)), np.float32)
-    return Mimic3Data(x=x, y=np.array([y for _, y in rows], np.int64),
-                      ids=np.array([s for s, _ in rows], dtype=str), n_malformed=n_bad)
+    return Mimic3Data(x=x, y=np.array([y for _, y in kept], np.int64),
+                      ids=np.array([s for s, _ in kept], dtype=str),
+                      n_malformed=sum(skipped[k] for k in LINE_SKIPS), skipped=skipped)

@@ -78,7 +78,7 @@ __all__ = ["load", "PhysioNetData", "Standardizer", "fit_normalizer", "train_val
 
 BASE_URL = "https://physionet.org/files/challenge-2012/1.0.0/"
 SUBDIR = "physionet2012"
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 #: The 37 time-varying variables, in channel order.
 VARIABLES = (
@@ -153,6 +153,9 @@ class PhysioNetData:
         sets: (N,) str, the set ("a", "b", "c") each stay came from.
         removed: impossible values set to missing, per variable/descriptor name.
         n_malformed: malformed lines skipped (only with ``skip_malformed=True``).
+        skipped: what was left out, by kind (:data:`SKIP_KINDS`): malformed lines and records
+            (only with ``skip_malformed=True``), rows past the window and outcomes without a
+            record (always).
         normalizer: the :class:`Standardizer` used to build ``x``.
         x: float32 (N, T, 84) model input (see module docstring for the channel order).
     """
@@ -164,6 +167,7 @@ class PhysioNetData:
     sets: np.ndarray
     removed: dict = field(default_factory=dict)
     n_malformed: int = 0
+    skipped: dict = field(default_factory=dict)
     normalizer: Optional["Standardizer"] = None
     x: Optional[np.ndarray] = None
 
@@ -481,6 +485,39 @@ def _malformed(label: str, lineno: int, line: str, reason: str) -> ValueError:
         f"load(..., skip_malformed=True) to skip (and count) such lines.")
 
 
+# What skip_malformed=True skips, by kind. Lines: the rest of the record is kept.
+LINE_SKIPS = ("fields", "time", "value", "parameter")
+# Records: the whole stay is left out.
+RECORD_SKIPS = ("empty_record", "header", "record_id", "no_outcome", "duplicate_record")
+# Not errors, counted always: rows after the window, outcomes whose record is absent.
+DROPPED = ("past_window", "outcome_without_record")
+SKIP_KINDS = LINE_SKIPS + RECORD_SKIPS + DROPPED
+
+
+def _record_problem(label, stem, desc, outcome, seen, outcomes_path):
+    """(kind, message) of why a parsed record cannot be used, or None; and its RecordID."""
+    rid = desc.get("RecordID")
+    stem_id = int(stem) if stem.isdigit() else None
+    if rid is None:
+        if stem_id is None:
+            return ("record_id", f"{label}: no 00:00 RecordID row and the file name is not a "
+                    "RecordID. To fix: add the RecordID row or rename the file."), None
+        rid = stem_id
+    elif stem_id is not None and int(rid) != stem_id:
+        return ("record_id", f"{label}: RecordID row says {int(rid)} but the file name says "
+                f"{stem_id}. To fix: make them agree."), None
+    rid = int(rid)
+    if rid not in outcome:
+        return ("no_outcome", f"{label} and {outcomes_path} do not match: record {rid} has no "
+                "outcome. To fix: re-download both files, or skip_malformed=True to leave the "
+                "stay out."), rid
+    if rid in seen:
+        return ("duplicate_record", f"{label}: RecordID {rid} appears twice in the set (also "
+                f"{seen[rid]}). To fix: remove one copy, or skip_malformed=True to keep the "
+                "first."), rid
+    return None, rid
+
+
 def _parse_set(s: str, records: Path, outcomes: Path, hours: int, skip_malformed: bool,
                progress: Optional[bool]) -> dict:
     from tqdm.auto import tqdm
@@ -493,79 +530,82 @@ def _parse_set(s: str, records: Path, outcomes: Path, hours: int, skip_malformed
     time_cache: dict = {}
     weight_j = var_index["Weight"]
     ids, statics, icus = [], [], []
-    n_malformed = 0
+    seen: dict = {}                            # RecordID -> label of its first record
+    skipped = dict.fromkeys(SKIP_KINDS, 0)
     removed = dict.fromkeys(list(VARIABLES) + ["Age", "Gender", "Height", "Weight_initial",
                                                "ICUType"], 0)
     bar = tqdm(_iter_records(records), total=len(outcome), desc=f"parsing set-{s}",
-               unit="rec", disable=None if progress is None else not progress, leave=False)
+               unit="rec", disable=None if progress is None else not progress, leave=False,
+               mininterval=2 if sys.stderr.isatty() else 30)
+
+    def bad_line(kind, label, lineno, line, reason):
+        if not skip_malformed:
+            raise _malformed(label, lineno, line, reason)
+        in_record[kind] += 1
+
     for label, stem, text in bar:
         lines = text.splitlines()
         if not lines or lines[0].strip() != _HEADER:
+            if skip_malformed:
+                skipped["empty_record" if not text.strip() else "header"] += 1
+                continue
             raise ValueError(
                 f"{label}, line 1: expected the header {_HEADER!r}, got "
                 f"{(lines[0] if lines else '')!r}. To fix: check that this is a PhysioNet 2012 "
-                "record file (re-download the set if it is corrupted).")
+                "record file (re-download the set if it is corrupted), or load(..., "
+                "skip_malformed=True) to leave it out.")
         desc = {}
         n0 = len(rows)
+        in_record = dict.fromkeys(LINE_SKIPS + ("past_window",), 0)   # kept if the stay is
         for lineno, line in enumerate(lines[1:], start=2):
             parts = line.split(",")
             if len(parts) != 3:
-                if not line.strip():
-                    continue
-                if skip_malformed:
-                    n_malformed += 1
-                    continue
-                raise _malformed(label, lineno, line, f"expected 3 comma-separated fields, "
-                                 f"got {len(parts)}")
+                if line.strip():
+                    bad_line("fields", label, lineno, line,
+                             f"expected 3 comma-separated fields, got {len(parts)}")
+                continue
             t, p, v = parts
             minutes = time_cache.get(t)
             if minutes is None:
                 minutes = _parse_time(t)
                 if minutes is None:
-                    if skip_malformed:
-                        n_malformed += 1
-                        continue
-                    raise _malformed(label, lineno, line, f"bad time {t!r}")
+                    bad_line("time", label, lineno, line, f"bad time {t!r}")
+                    continue
                 time_cache[t] = minutes
             try:
                 val = float(v)
                 if val - val != 0.0:             # nan or +-inf
                     raise ValueError
             except ValueError:
-                if skip_malformed:
-                    n_malformed += 1
-                    continue
-                raise _malformed(label, lineno, line, f"non-numeric value {v!r}") from None
+                bad_line("value", label, lineno, line, f"non-numeric value {v!r}")
+                continue
             j = var_index.get(p)
             if j is None:
                 if p in desc_names:
                     desc.setdefault(p, val)
-                    continue
-                if skip_malformed:
-                    n_malformed += 1
-                    continue
-                raise _malformed(label, lineno, line, f"unknown parameter {p!r}")
+                else:
+                    bad_line("parameter", label, lineno, line, f"unknown parameter {p!r}")
+                continue
             if minutes == 0 and j == weight_j and "Weight" not in desc:
                 desc["Weight"] = val
                 continue
             if minutes > limit:
+                in_record["past_window"] += 1
                 continue
             rows.extend((j, minutes, val))
+        problem, rid = _record_problem(label, stem, desc, outcome, seen, outcomes)
+        if problem is not None:
+            kind, message = problem
+            if not skip_malformed:
+                raise ValueError(message)
+            skipped[kind] += 1
+            del rows[n0:]
+            continue
+        seen[rid] = label
+        for k, c in in_record.items():
+            skipped[k] += c
         counts.append((len(rows) - n0) // 3)
-        rid = desc.get("RecordID")
-        try:
-            stem_id = int(stem)
-        except ValueError:
-            stem_id = None
-        if rid is None:
-            if stem_id is None:
-                raise ValueError(f"{label}: no 00:00 RecordID row and the file name is not a "
-                                 "RecordID. To fix: add the RecordID row or rename the file.")
-            rid = stem_id
-        elif stem_id is not None and int(rid) != stem_id:
-            raise ValueError(f"{label}: RecordID row says {int(rid)} but the file name says "
-                             f"{stem_id}. To fix: make them agree.")
-        ids.append(int(rid))
+        ids.append(rid)
         st = []
         for name, key in (("Age", "Age"), ("Gender", "Gender"), ("Height", "Height"),
                           ("Weight_initial", "Weight")):
@@ -586,18 +626,21 @@ def _parse_set(s: str, records: Path, outcomes: Path, hours: int, skip_malformed
         icus.append(int(icu) if icu in (1.0, 2.0, 3.0, 4.0) else 0)
     bar.close()
 
+    extra = sorted(set(outcome) - set(seen))
+    skipped["outcome_without_record"] = len(extra)
+    if extra and not skip_malformed:
+        raise ValueError(
+            f"{records} and {outcomes} do not match: {len(extra)} outcomes without a record "
+            f"(e.g. {extra[:3]}). To fix: re-download both files of set {s}, or "
+            "skip_malformed=True to ignore them.")
+    if not ids:
+        raise ValueError(f"{records}: no usable record (skipped: "
+                         f"{ {k: c for k, c in skipped.items() if c} }).")
     n = len(ids)
     ids_arr = np.array(ids, np.int64)
     order = np.argsort(ids_arr, kind="stable")
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
-    missing = [i for i in ids if i not in outcome]
-    extra = sorted(set(outcome) - set(ids))
-    if missing or extra or len(set(ids)) != n:
-        raise ValueError(
-            f"{records} and {outcomes} do not match: {len(missing)} records without an outcome "
-            f"(e.g. {missing[:3]}), {len(extra)} outcomes without a record (e.g. {extra[:3]}), "
-            f"{n - len(set(ids))} duplicate RecordIDs. To fix: re-download both files of set {s}.")
 
     triples = np.array(rows, np.float64).reshape(-1, 3)
     par_a = triples[:, 0].astype(np.int64)
@@ -627,7 +670,8 @@ def _parse_set(s: str, records: Path, outcomes: Path, hours: int, skip_malformed
         "y": np.array([outcome[i] for i in ids_arr[order]], np.int64),
         "removed_names": np.array(list(removed)),
         "removed_counts": np.array(list(removed.values()), np.int64),
-        "n_malformed": np.int64(n_malformed),
+        "skipped_names": np.array(list(skipped)),
+        "skipped_counts": np.array(list(skipped.values()), np.int64),
     }
 
 
@@ -676,6 +720,16 @@ def _load_set(s: str, hours: int, skip_malformed: bool, cache: bool,
     return arrays
 
 
+def skip_summary(skipped: dict, kinds=(LINE_SKIPS, RECORD_SKIPS, DROPPED)) -> str:
+    """One line: what was skipped, by kind ("skipped nothing" if nothing). kinds: the
+    loader's (line kinds, record kinds, dropped kinds)."""
+    lines, recs, dropped = ({k: skipped[k] for k in group if skipped.get(k)} for group in kinds)
+    parts = [f"{sum(lines.values())} malformed lines {lines}" if lines else "",
+             f"{sum(recs.values())} records {recs}" if recs else ""]
+    text = "skipped " + (", ".join(p for p in parts if p) or "nothing")
+    return text + (f"; dropped {dropped}" if dropped else "")
+
+
 def load(sets: Sequence[str] | str = ("a",), *, hours: int = 48, skip_malformed: bool = False,
          cache: bool = True, normalizer: Optional[Standardizer] = None,
          verbose: bool = False, progress: Optional[bool] = None) -> PhysioNetData:
@@ -685,7 +739,11 @@ def load(sets: Sequence[str] | str = ("a",), *, hours: int = 48, skip_malformed:
         sets: set names among "a", "b", "c" (e.g. ``("a", "b")``); stays are concatenated in
             this order, sorted by RecordID within a set.
         hours: number of hourly bins T (rows after ``hours:00`` are dropped).
-        skip_malformed: skip (and count in ``n_malformed``) malformed lines instead of raising.
+        skip_malformed: skip malformed lines (bad fields, time, value or parameter name) and
+            records (empty, bad header, RecordID missing or disagreeing with the file name, no
+            outcome, a RecordID seen before) instead of raising, and count them by kind in
+            ``skipped`` (lines also in ``n_malformed``). Strict (False) raises at the first,
+            naming the file and line.
         cache: reuse/write the parsed arrays as ``.npz`` in ``<cache>/physionet2012/parsed/``
             (keyed by the options and the source files' checksums).
         normalizer: statistics for ``x``; None fits them on the loaded stays themselves
@@ -708,9 +766,12 @@ def load(sets: Sequence[str] | str = ("a",), *, hours: int = 48, skip_malformed:
         raise ValueError(f"physionet.load: hours must be a positive integer, got {hours!r}")
     parts = [_load_set(s, int(hours), bool(skip_malformed), cache, progress) for s in sets]
     removed: dict = {}
+    skipped = dict.fromkeys(SKIP_KINDS, 0)
     for p in parts:
         for k, c in zip(p["removed_names"], p["removed_counts"]):
             removed[str(k)] = removed.get(str(k), 0) + int(c)
+        for k, c in zip(p["skipped_names"], p["skipped_counts"]):
+            skipped[str(k)] += int(c)
     data = PhysioNetData(
         values=np.concatenate([p["values"] for p in parts]),
         static=np.concatenate([p["static"] for p in parts]),
@@ -719,7 +780,8 @@ def load(sets: Sequence[str] | str = ("a",), *, hours: int = 48, skip_malformed:
         record_ids=np.concatenate([p["record_ids"] for p in parts]),
         sets=np.concatenate([np.full(len(p["y"]), s) for s, p in zip(sets, parts)]),
         removed=removed,
-        n_malformed=int(sum(int(p["n_malformed"]) for p in parts)),
+        n_malformed=sum(skipped[k] for k in LINE_SKIPS),
+        skipped=skipped,
     )
     data.normalizer = normalizer if normalizer is not None else Standardizer.fit(data)
     data.x = data.normalizer.transform(data)
@@ -727,6 +789,5 @@ def load(sets: Sequence[str] | str = ("a",), *, hours: int = 48, skip_malformed:
         nz = {k: c for k, c in removed.items() if c}
         print(f"physionet sets {'+'.join(sets)}: {len(data)} stays, {int(data.y.sum())} deaths; "
               f"impossible values set to missing: {nz or 'none'}"
-              + (f"; skipped {data.n_malformed} malformed lines" if data.n_malformed else ""),
-              file=sys.stderr)
+              + f"; {skip_summary(skipped)}", file=sys.stderr)
     return data
