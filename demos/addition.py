@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minstn  # noqa: E402
-from minstn import experiment, optim  # noqa: E402
+from minstn import cli, experiment, optim  # noqa: E402
 from minstn.data import mnist  # noqa: E402
 from minstn.data.addition import N_CLASSES, addition_batch, fixed_set, sampling_window  # noqa: E402
 from minstn.data.distort import RTS  # noqa: E402
@@ -70,42 +70,41 @@ SMOKE = dict(steps=6, workers=1, batch_size=16, evals=2, timing_steps=2, n_train
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--minutes", type=float, default=MINUTES,
+    p.add_argument("--minutes", type=cli.positive_float, default=MINUTES,
                    help="training budget; sets the number of steps from a measured step time")
-    p.add_argument("--steps", type=int, default=STEPS, help="train exactly this many steps")
-    p.add_argument("--workers", type=int, default=WORKERS,
+    p.add_argument("--steps", type=cli.positive_int, default=STEPS, help="train exactly this many steps")
+    p.add_argument("--workers", type=cli.positive_int, default=WORKERS,
                    help="processes: 2 trains each model in its own, side by side; 1 trains "
                         "them in lockstep in this process. Results do not depend on it; the "
                         "budget does (--minutes is wall-clock time)")
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    p.add_argument("--lr", type=float, default=LR)
-    p.add_argument("--loc-lr-scale", type=float, default=LOC_LR_SCALE)
-    p.add_argument("--warmup", type=float, default=WARMUP, help="warm-up fraction of the steps")
-    p.add_argument("--canvas", type=int, default=CANVAS)
-    p.add_argument("--st-out", type=int, default=ST_OUT)
-    p.add_argument("--loc-hidden", type=int, default=LOC_HIDDEN)
-    p.add_argument("--hidden", type=int, default=HIDDEN)
-    p.add_argument("--dropout", type=float, default=DROPOUT)
-    p.add_argument("--rotation", type=float, default=45.0)
-    p.add_argument("--translation", type=float, default=0.1)
-    p.add_argument("--scale", type=float, nargs=2, default=(0.7, 1.3))
-    p.add_argument("--n-val-images", type=int, default=N_VAL_IMAGES)
-    p.add_argument("--n-val", type=int, default=N_VAL)
-    p.add_argument("--n-test", type=int, default=N_TEST)
-    p.add_argument("--n-train-images", type=int, default=None,
+    p.add_argument("--batch-size", type=cli.positive_int, default=BATCH_SIZE)
+    p.add_argument("--lr", type=cli.positive_float, default=LR)
+    p.add_argument("--loc-lr-scale", type=cli.nonneg_float, default=LOC_LR_SCALE)
+    p.add_argument("--warmup", type=cli.fraction, default=WARMUP, help="warm-up fraction of the steps")
+    p.add_argument("--canvas", type=cli.positive_int, default=CANVAS)
+    p.add_argument("--st-out", type=cli.positive_int, default=ST_OUT)
+    p.add_argument("--loc-hidden", type=cli.positive_int, default=LOC_HIDDEN)
+    p.add_argument("--hidden", type=cli.positive_int, default=HIDDEN)
+    p.add_argument("--dropout", type=cli.open_fraction, default=DROPOUT)
+    p.add_argument("--rotation", type=cli.nonneg_float, default=45.0)
+    p.add_argument("--translation", type=cli.nonneg_float, default=0.1)
+    p.add_argument("--scale", type=cli.positive_float, nargs=2, default=(0.7, 1.3))
+    p.add_argument("--n-val-images", type=cli.positive_int, default=N_VAL_IMAGES)
+    p.add_argument("--n-val", type=cli.positive_int, default=N_VAL)
+    p.add_argument("--n-test", type=cli.positive_int, default=N_TEST)
+    p.add_argument("--n-train-images", type=cli.positive_int, default=None,
                    help="draw training pairs from only this many training images")
-    p.add_argument("--evals", type=int, default=EVALS)
-    p.add_argument("--timing-steps", type=int, default=TIMING_STEPS)
+    p.add_argument("--evals", type=cli.positive_int, default=EVALS)
+    p.add_argument("--timing-steps", type=cli.positive_int, default=TIMING_STEPS)
     p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    p.add_argument("--test-seed", type=int, default=TEST_SEED)
-    p.add_argument("--seed", type=int, default=SEED)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--test-seed", type=cli.nonneg_int, default=TEST_SEED)
+    p.add_argument("--seed", type=cli.nonneg_int, default=SEED)
+    p.add_argument("--device", type=cli.device, default="cpu")
+    p.add_argument("--threads", type=cli.positive_int, default=None,
                    help="Numba threads (default: all); BLAS threads follow OPENBLAS_NUM_THREADS")
-    p.add_argument("--out", default="results/addition")
-    p.add_argument("--run-id", default=None)
+    cli.add_run_flags(p, "results/addition")
     p.add_argument("--smoke", action="store_true", help="tiny run (< 1 min) for CI")
-    p.add_argument("--eval", metavar="DIR", default=None,
+    p.add_argument("--eval", metavar="DIR", type=cli.existing_dir, default=None,
                    help="re-test the checkpoints in DIR without training")
     args = p.parse_args(argv)
     if args.smoke:                                  # smoke sizes; flags given explicitly win
@@ -310,8 +309,7 @@ def main(argv=None):
         curves, selection, train_step = None, None, None
     else:
         run = args.run_id or experiment.run_id("smoke" if args.smoke else "")
-        out_dir = os.path.join(args.out, run)
-        os.makedirs(out_dir, exist_ok=True)
+        out_dir = cli.run_dir(args.out, run, args.overwrite)
         pool, val = train_data(args, rts)
         per_step, per_sample = measure_step_times(models, args, pool, rts)
         steps = plan_steps(args, per_step, per_sample)

@@ -26,13 +26,12 @@ import sys
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minstn  # noqa: E402
 import minstn.functional as F  # noqa: E402
-from minstn import experiment, optim  # noqa: E402
-from minstn.train import param_groups  # noqa: E402
+from minstn import cli, experiment, optim  # noqa: E402
+from minstn.train import param_groups, progress  # noqa: E402
 from minstn.models.timeseries import (CNN1dClassifier, LSTMClassifier,  # noqa: E402
                                       STN1dClassifier)
 
@@ -86,50 +85,52 @@ def parse_args(argv=None):
     p.add_argument("--test-set", default=TEST_SET, help="PhysioNet test set (a, b or c)")
     p.add_argument("--mimic3-root", default=None,
                    help="mimic3-benchmarks in-hospital-mortality folder (train/ and test/)")
-    p.add_argument("--hours", type=int, default=48)
-    p.add_argument("--val-frac", type=float, default=VAL_FRAC)
+    p.add_argument("--hours", type=cli.positive_int, default=48)
+    p.add_argument("--val-frac", type=cli.open_fraction, default=VAL_FRAC)
     p.add_argument("--models", default=MODELS, help="comma list of lstm, cnn, stn")
     p.add_argument("--warp-features", choices=("off", "on", "both"), default=WARP_FEATURES,
                    help="stn warps the raw series (off), a first conv1d layer's output (on), "
                         "or both variants are run (stn and stn_feat)")
-    p.add_argument("--seeds", default=SEEDS, help="comma list; each seed: split, init, order")
-    p.add_argument("--epochs", type=int, default=EPOCHS)
-    p.add_argument("--patience", type=int, default=PATIENCE)
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    p.add_argument("--lr", type=float, default=LR)
-    p.add_argument("--loc-lr-scale", type=float, default=LOC_LR_SCALE)
-    p.add_argument("--warp-penalty", type=float, default=WARP_PENALTY,
+    p.add_argument("--seeds", type=cli.int_list, default=SEEDS, help="comma list; each seed: split, init, order")
+    p.add_argument("--epochs", type=cli.positive_int, default=EPOCHS)
+    p.add_argument("--patience", type=cli.nonneg_int, default=PATIENCE)
+    p.add_argument("--batch-size", type=cli.positive_int, default=BATCH_SIZE)
+    p.add_argument("--lr", type=cli.positive_float, default=LR)
+    p.add_argument("--loc-lr-scale", type=cli.nonneg_float, default=LOC_LR_SCALE)
+    p.add_argument("--warp-penalty", type=cli.nonneg_float, default=WARP_PENALTY,
                    help="λ of λ·mean(log(a)² + b²) pulling the STN's warps towards the identity")
-    p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY)
-    p.add_argument("--pos-weight", type=float, default=POS_WEIGHT,
+    p.add_argument("--weight-decay", type=cli.nonneg_float, default=WEIGHT_DECAY)
+    p.add_argument("--pos-weight", type=cli.positive_float, default=POS_WEIGHT,
                    help="weight of the positive (death) class in the loss")
-    p.add_argument("--dropout", type=float, default=DROPOUT)
-    p.add_argument("--lstm-hidden", type=int, default=LSTM_HIDDEN)
-    p.add_argument("--cnn-channels", default=CNN_CHANNELS, help="conv widths, e.g. 64,64")
-    p.add_argument("--cnn-kernel", type=int, default=CNN_KERNEL)
+    p.add_argument("--dropout", type=cli.open_fraction, default=DROPOUT)
+    p.add_argument("--lstm-hidden", type=cli.positive_int, default=LSTM_HIDDEN)
+    p.add_argument("--cnn-channels", type=cli.int_list, default=CNN_CHANNELS, help="conv widths, e.g. 64,64")
+    p.add_argument("--cnn-kernel", type=cli.positive_int, default=CNN_KERNEL)
     p.add_argument("--cnn-pool", choices=("max", "mean"), default=CNN_POOL)
     p.add_argument("--stn-head", choices=("lstm", "cnn"), default=STN_HEAD)
     p.add_argument("--warp", choices=("log_scale", "affine"), default=WARP)
-    p.add_argument("--max-log-scale", type=float, default=MAX_LOG_SCALE,
+    p.add_argument("--max-log-scale", type=cli.nonneg_float, default=MAX_LOG_SCALE,
                    help="bound on |s| (a = exp(s)); <= 0 means unbounded")
-    p.add_argument("--stn-out-len", type=int, default=None, help="warped length (default T)")
+    p.add_argument("--stn-out-len", type=cli.positive_int, default=None, help="warped length (default T)")
     p.add_argument("--padding-mode", choices=("border", "zeros"), default="border")
-    p.add_argument("--loc-channels", type=int, default=LOC_CHANNELS)
-    p.add_argument("--loc-kernel", type=int, default=LOC_KERNEL)
-    p.add_argument("--loc-hidden", type=int, default=LOC_HIDDEN)
-    p.add_argument("--feature-channels", type=int, default=FEATURE_CHANNELS)
-    p.add_argument("--feature-kernel", type=int, default=FEATURE_KERNEL)
-    p.add_argument("--n-boot", type=int, default=N_BOOT, help="bootstrap resamples")
-    p.add_argument("--n-train", type=int, default=None, help="use only this many training stays")
-    p.add_argument("--n-val", type=int, default=None, help="use only this many validation stays")
-    p.add_argument("--n-test", type=int, default=None, help="use only this many test stays")
-    p.add_argument("--eval-batch", type=int, default=EVAL_BATCH)
+    p.add_argument("--loc-channels", type=cli.positive_int, default=LOC_CHANNELS)
+    p.add_argument("--loc-kernel", type=cli.positive_int, default=LOC_KERNEL)
+    p.add_argument("--loc-hidden", type=cli.positive_int, default=LOC_HIDDEN)
+    p.add_argument("--feature-channels", type=cli.positive_int, default=FEATURE_CHANNELS)
+    p.add_argument("--feature-kernel", type=cli.positive_int, default=FEATURE_KERNEL)
+    p.add_argument("--n-boot", type=cli.positive_int, default=N_BOOT, help="bootstrap resamples")
+    p.add_argument("--n-train", type=cli.positive_int, default=None, help="use only this many training stays")
+    p.add_argument("--n-val", type=cli.positive_int, default=None, help="use only this many validation stays")
+    p.add_argument("--n-test", type=cli.positive_int, default=None, help="use only this many test stays")
+    p.add_argument("--eval-batch", type=cli.positive_int, default=EVAL_BATCH)
     p.add_argument("--plot-channel", default=PLOT_CHANNEL, help="channel shown in warp figures")
-    p.add_argument("--threads", type=int, default=None, help="Numba threads (default: all)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--out", default="results/timeseries")
-    p.add_argument("--run-id", default=None)
+    p.add_argument("--threads", type=cli.positive_int, default=None, help="Numba threads (default: all)")
+    p.add_argument("--device", type=cli.device, default="cpu")
+    cli.add_run_flags(p, "results/timeseries")
     p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first malformed line or record of the data files (default: "
+                        "skip them, count them by kind, and record the counts in the results)")
     p.add_argument("--smoke", action="store_true", help="tiny run (< 1 min) for CI")
     args = p.parse_args(argv)
     if args.smoke:   # tiny settings, except where a flag was given explicitly
@@ -248,24 +249,37 @@ def mean_std(values):
 def load_data(args):
     """The train/val pool and the test stays, not yet normalised per split.
 
-    Returns (pool, test, info) where pool/test are the loaders' data objects.
+    Returns (pool, test, info) where pool/test are the loaders' data objects. With --strict
+    the first malformed line or record ends the run, naming the file and line.
     """
+    try:
+        return _load_data(args)
+    except ValueError as e:
+        if not args.strict:
+            raise
+        raise SystemExit(f"error: {e}\n(--strict stops at the first malformed line or record; "
+                         "without it the demo skips them and counts them by kind)") from None
+
+
+def _load_data(args):
+    skip = not args.strict          # real files: skip and count malformed lines and records
     if args.dataset == "mimic3":
         from minstn.data import mimic3
-        pool = mimic3.load(args.mimic3_root, "train", hours=args.hours)
-        test = mimic3.load(args.mimic3_root, "test", hours=args.hours)
+        pool = mimic3.load(args.mimic3_root, "train", hours=args.hours, skip_malformed=skip)
+        test = mimic3.load(args.mimic3_root, "test", hours=args.hours, skip_malformed=skip)
         names = list(mimic3.CHANNEL_NAMES)
-        return pool, test, {"dataset": "mimic3", "root": args.mimic3_root,
-                            "channel_names": names}
+        report_skips("mimic3", pool, test)
+        return pool, test, {"dataset": "mimic3", "root": args.mimic3_root, "channel_names": names,
+                            "skipped": {"train": pool.skipped, "test": test.skipped}}
     from minstn.data import physionet as pn
     from minstn.data._download import DataNotFoundError
     sets = _names(args.train_sets)
     try:
-        pool = pn.load(tuple(sets), hours=args.hours)
+        pool = pn.load(tuple(sets), hours=args.hours, skip_malformed=skip)
     except DataNotFoundError as e:
         raise SystemExit(f"PhysioNet training set(s) {sets} not found and not downloadable:\n{e}")
     try:
-        test = pn.load((args.test_set,), hours=args.hours)
+        test = pn.load((args.test_set,), hours=args.hours, skip_malformed=skip)
     except DataNotFoundError as e:
         raise SystemExit(
             f"PhysioNet test set {args.test_set!r} is not available: it is not under "
@@ -273,8 +287,18 @@ def load_data(args):
             f"the cache, and downloading it failed. Put set-{args.test_set}.tar.gz and "
             f"Outcomes-{args.test_set}.txt (https://physionet.org/files/challenge-2012/1.0.0/) "
             f"into physionet2012/, or choose another --test-set.\n{e}")
+    report_skips("physionet", pool, test)
     return pool, test, {"dataset": "physionet", "train_sets": sets, "test_set": args.test_set,
-                        "channel_names": list(pn.CHANNEL_NAMES)}
+                        "channel_names": list(pn.CHANNEL_NAMES),
+                        "skipped": {"train": pool.skipped, "test": test.skipped}}
+
+
+def report_skips(dataset, pool, test):
+    """One line per split: what the loader skipped (malformed lines and records), by kind."""
+    import importlib
+    loader = importlib.import_module(f"minstn.data.{dataset}")
+    for name, d in (("train+val", pool), ("test", test)):
+        print(f"{dataset} {name}: {len(d)} stays; {loader.skip_summary(d.skipped)}", flush=True)
 
 
 def _sub(idx, n, rng):
@@ -359,8 +383,7 @@ def train_model(name, model, args, split, seed, desc):
         t0 = time.time()
         order = order_rng.permutation(len(x_tr))
         total = 0.0
-        bar = tqdm(range(n_batches), desc=f"{desc} epoch {epoch + 1}/{args.epochs}",
-                   unit="batch", leave=False, disable=None)
+        bar = progress(range(n_batches), f"{desc} epoch {epoch + 1}/{args.epochs}")
         for b in bar:
             idx = order[b * args.batch_size:(b + 1) * args.batch_size]
             logits = model(minstn.Tensor(x_tr[idx], device=args.device))     # (B,)
@@ -377,7 +400,8 @@ def train_model(name, model, args, split, seed, desc):
                 diverged = True
                 break
             total += value * len(idx)
-            bar.set_postfix(loss=f"{total / ((b + 1) * args.batch_size):.4f}")
+            if b % 20 == 19:
+                bar.set_postfix(loss=f"{total / ((b + 1) * args.batch_size):.4f}", refresh=False)
         bar.close()
         if diverged:
             print(f"{desc}: loss is not finite at epoch {epoch + 1}; keeping the best epoch",
@@ -598,8 +622,7 @@ def main(argv=None):
     seeds = _ints(args.seeds)
     pool, test, info = load_data(args)
     run = args.run_id or experiment.run_id("smoke" if args.smoke else "")
-    out_dir = os.path.join(args.out, run)
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = cli.run_dir(args.out, run, args.overwrite)
     in_channels = pool.x.shape[-1]
     counts = {m: build_model(m, args, in_channels, 0).num_parameters() for m in names}
     print("parameters: " + ", ".join(f"{m} {c:,}" for m, c in counts.items()), flush=True)

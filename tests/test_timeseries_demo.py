@@ -271,6 +271,37 @@ def test_mimic3_path_end_to_end(tmp_path, rng):
     assert (tmp_path / "out" / "m3" / "results.json").is_file()
 
 
+def test_malformed_records_are_skipped_and_counted_by_default_and_stop_a_strict_run(tmp_path, rng):
+    root = _synthetic_mimic3(tmp_path / "in-hospital-mortality", rng)
+    with open(root / "train" / "3_episode1_timeseries.csv", "a") as f:
+        f.write("5.0,oops\n")                                      # a line with 2 fields
+    (root / "train" / "4_episode1_timeseries.csv").write_text("")   # an empty stay
+    args = ["--dataset", "mimic3", "--mimic3-root", str(root), "--smoke", "--models", "lstm",
+            "--seeds", "0", "--hours", "12", "--n-boot", "10", "--no-figures",
+            "--out", str(tmp_path / "out")]
+    res = demo.main([*args, "--run-id", "lenient"])
+    skipped = res["data"]["skipped"]["train"]
+    assert skipped["fields"] == 1 and skipped["empty_record"] == 1
+    assert res["data"]["splits"]["0"]["tr"]["n"] + res["data"]["splits"]["0"]["va"]["n"] == 29
+    saved = json.loads((tmp_path / "out" / "lenient" / "results.json").read_text())
+    assert saved["data"]["skipped"]["train"]["empty_record"] == 1
+    with pytest.raises(SystemExit, match=r"(?s)3_episode1_timeseries.csv, line 10: expected 18 "
+                                         r"fields.*without it the demo skips them"):
+        demo.main([*args, "--run-id", "strict", "--strict"])
+
+
+@pytest.mark.parametrize("flags, said", [
+    (["--batch-size", "0"], "must be a positive integer, got 0"),
+    (["--seeds", "0,x"], "comma list of integers"),
+    (["--device", "tpu"], "device must be one of"),
+    (["--val-frac", "1.5"], "must be a number in [0, 1)"),
+])
+def test_bad_flags_end_in_one_usage_line(flags, said, capsys):
+    with pytest.raises(SystemExit) as e:
+        demo.parse_args(flags)
+    assert e.value.code == 2 and said in capsys.readouterr().err
+
+
 def test_smoke_run_end_to_end(tmp_path, monkeypatch):
     root = _real_data_root()
     if root is None:
