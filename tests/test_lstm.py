@@ -257,7 +257,8 @@ def _good(rng, N=2, T=3, D=3, H=2):
     (1, (3, 2), "h0 must have shape (N, H) with N = 2 from input, got (3, 2)"),
     (1, (2, 2, 1), "h0 must be 2-d, got shape (2, 2, 1)"),
     (2, (2, 3), "c0 must have shape (N, H) = (2, 2), got (2, 3)"),
-    (3, (8, 4), "w_ih must have shape (4H, D) = (8, 3), got (8, 4)"),
+    (3, (8, 4), "input has 3 features (last dimension of its shape (2, 3, 3)) but w_ih "
+                "(8, 4) expects 4: pass input (N, T, 4)"),
     (3, (6, 3), "w_ih must have shape (4H, D) = (8, 3), got (6, 3)"),
     (4, (8, 3), "w_hh must have shape (4H, H) = (8, 2), got (8, 3)"),
     (5, (4,), "b_ih must have shape (4H,) = (8,), got (4,)"),
@@ -289,3 +290,16 @@ def test_dtype_and_type_errors(rng):
     args[0] = Tensor(np.zeros((2, 0, 3)))
     with pytest.raises(ValueError, match=r"input must have at least one time step"):
         lstm(*args)
+
+
+def test_a_wrong_feature_size_blames_the_input_not_the_weight():
+    import minstn.functional as F
+    from minstn import nn
+    lstm = nn.LSTM(7, 4)
+    x = Tensor(np.zeros((2, 5, 3), np.float32))
+    with pytest.raises(ValueError, match=r"LSTM\(7, 4\) expects input \(N, T, features\) with "
+                                         r"features = input_size = 7, got shape \(2, 5, 3\)"):
+        lstm(x)
+    h = Tensor(np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"input has 3 features .* w_ih \(16, 7\) expects 7"):
+        F.lstm(x, h, h, lstm.weight_ih_l0, lstm.weight_hh_l0)

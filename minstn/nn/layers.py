@@ -156,6 +156,11 @@ class LSTM(Module):
         self.bias_hh_l0 = Parameter(init.uniform((h4,), bound, generator)) if bias else None
 
     def forward(self, x, hx=None):
+        if x.ndim != 3 or x.shape[-1] != self.input_size:
+            layout = "(N, T, features)" if self.batch_first else "(T, N, features)"
+            raise ValueError(f"LSTM({self.input_size}, {self.hidden_size}) expects input "
+                             f"{layout} with features = input_size = {self.input_size}, got "
+                             f"shape {tuple(x.shape)}")
         if not self.batch_first:
             x = x.permute(1, 0, 2)
         n = x.shape[0]

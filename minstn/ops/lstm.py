@@ -78,6 +78,10 @@ def lstm(input, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
             continue
         shape = expected[name]
         float_tensor(name, t, len(shape), input.dtype)
+        if name == "w_ih" and t.shape[0] == 4 * H and t.shape[1] != D:
+            raise ValueError(f"input has {D} features (last dimension of its shape "
+                             f"{tuple(input.shape)}) but w_ih {tuple(t.shape)} expects "
+                             f"{t.shape[1]}: pass input (N, T, {t.shape[1]})")
         if t.shape != shape:
             raise ValueError(f"{name} must have shape {names[name]} = {shape}, got {t.shape}")
     out, h_n, c_n = LSTM.apply(input, h0, c0, w_ih, w_hh, b_ih, b_hh)
