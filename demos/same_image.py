@@ -14,7 +14,11 @@ localisation nets' final layer:
 
     lr        θ1 = [[0.5, 0, -0.5], [0, 1, 0]] (left half), θ2 = [[0.5, 0, 0.5], [0, 1, 0]]
     identity  both θ = identity (each view: the whole image, squeezed 2× horizontally)
-    random    the default init of a linear layer (θ ≈ 0: each view magnifies the centre)
+    random-default  the framework's default init of that layer (PyTorch's): θ ≈ 0, each view
+              a few pixels of the blank gap between the digits, so the run stays at chance
+    random    default-init weights, but the bias (θ at the start) drawn i.i.d. U(-1, 1) per
+              entry from the run's seed: a random pose of order one (some windows large,
+              some flipped or sheared), which mostly sees ink
     cnn       no transformer: a CNN of the same size on the whole image
 
 with --seeds seeds each (mean ± std, sample std). All settings of one seed
@@ -36,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minstn  # noqa: E402
-from minstn import experiment, optim  # noqa: E402
+from minstn import cli, experiment, nn, optim  # noqa: E402
 from minstn.data import mnist  # noqa: E402
 from minstn.data.addition import (N_CLASSES, fixed_set, same_image_batch,  # noqa: E402
                                   sampling_window)
@@ -48,7 +52,7 @@ from minstn.train import accuracy, param_groups, step_times, train_lockstep  # n
 MINUTES = 60.0                # wall-clock budget of the whole sweep (all settings and seeds)
 WORKERS = 2                   # processes (one core each) sharing the sweep's runs
 STEPS = None                  # fixed number of training steps per run instead of --minutes
-SETTINGS = ("lr", "identity", "random", "cnn")
+SETTINGS = ("lr", "identity", "random-default", "random", "cnn")
 SEEDS = 3                     # seeds --seed, --seed + 1, ...
 BATCH_SIZE = 32               # 64 learned less per core-minute (docs/results.md, experiment 3)
 LR = 2e-3                     # 1e-3 learned less in the same budget (docs/results.md, experiment 3)
@@ -73,63 +77,63 @@ N_SHOW = 6                    # examples in the figures
 N_REPORT = 500                # test images of --init-report
 SMOKE = dict(steps=4, seeds=2, workers=1, batch_size=8, evals=2, timing_steps=2, n_train_images=1000,
              n_val_images=500, n_val=32, n_test=32)
-TALK = {"lr": 0.92, "identity": 0.90, "random": 0.69, "cnn": 0.85}
+TALK = {"lr": 0.92, "identity": 0.90, "random-default": 0.69, "random": 0.69, "cnn": 0.85}
 
 THETA_LEFT = (0.5, 0.0, -0.5, 0.0, 1.0, 0.0)      # x_in = x/2 - 1/2: the left half
 THETA_RIGHT = (0.5, 0.0, 0.5, 0.0, 1.0, 0.0)      # x_in = x/2 + 1/2: the right half
 THETA_INITS = {"lr": (THETA_LEFT, THETA_RIGHT), "identity": ("identity", "identity"),
-               "random": ("random", "random")}
+               "random-default": ("random", "random"), "random": ("random", "random")}
+RANDOM_BIAS = 1.0             # setting "random": the final layer's bias ~ U(-RANDOM_BIAS, RANDOM_BIAS)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--minutes", type=float, default=MINUTES,
+    p.add_argument("--minutes", type=cli.positive_float, default=MINUTES,
                    help="budget of the whole sweep; sets the steps per run from measured times")
-    p.add_argument("--steps", type=int, default=STEPS, help="train each run this many steps")
+    p.add_argument("--steps", type=cli.positive_int, default=STEPS, help="train each run this many steps")
     p.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
-    p.add_argument("--seeds", type=int, default=SEEDS, help="number of seeds per setting")
-    p.add_argument("--workers", type=int, default=WORKERS,
+    p.add_argument("--seeds", type=cli.positive_int, default=SEEDS, help="number of seeds per setting")
+    p.add_argument("--workers", type=cli.positive_int, default=WORKERS,
                    help="processes sharing the runs; 1: each seed's settings train in lockstep "
                         "in this process. Results do not depend on it (each run has its own "
                         "generators); the budget does: --minutes is wall-clock time")
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    p.add_argument("--lr", type=float, default=LR)
-    p.add_argument("--loc-lr-scale", type=float, default=LOC_LR_SCALE)
-    p.add_argument("--warmup", type=float, default=WARMUP, help="warm-up fraction of the steps")
-    p.add_argument("--height", type=int, default=HEIGHT)
-    p.add_argument("--width", type=int, default=WIDTH)
-    p.add_argument("--view", type=int, nargs=2, default=VIEW, help="each transformer's output H W")
-    p.add_argument("--loc-hidden", type=int, default=LOC_HIDDEN)
+    p.add_argument("--batch-size", type=cli.positive_int, default=BATCH_SIZE)
+    p.add_argument("--lr", type=cli.positive_float, default=LR)
+    p.add_argument("--loc-lr-scale", type=cli.nonneg_float, default=LOC_LR_SCALE)
+    p.add_argument("--warmup", type=cli.fraction, default=WARMUP, help="warm-up fraction of the steps")
+    p.add_argument("--height", type=cli.positive_int, default=HEIGHT)
+    p.add_argument("--width", type=cli.positive_int, default=WIDTH)
+    p.add_argument("--view", type=cli.positive_int, nargs=2, default=VIEW, help="each transformer's output H W")
+    p.add_argument("--loc-hidden", type=cli.positive_int, default=LOC_HIDDEN)
     p.add_argument("--loc-strided", action=argparse.BooleanOptionalAction, default=LOC_STRIDED,
                    help="open each localisation net with a stride-2 conv (a quarter of the "
                         "work) instead of a conv and a 2×2 pool")
-    p.add_argument("--hidden", type=int, default=HIDDEN)
-    p.add_argument("--channels", type=int, nargs=2, default=CHANNELS,
+    p.add_argument("--hidden", type=cli.positive_int, default=HIDDEN)
+    p.add_argument("--channels", type=cli.positive_int, nargs=2, default=CHANNELS,
                    help="the classifier's two conv widths (the CNN's too)")
-    p.add_argument("--dropout", type=float, default=DROPOUT)
-    p.add_argument("--rotation", type=float, default=45.0)
-    p.add_argument("--translation", type=float, default=0.1,
+    p.add_argument("--dropout", type=cli.open_fraction, default=DROPOUT)
+    p.add_argument("--rotation", type=cli.nonneg_float, default=45.0)
+    p.add_argument("--translation", type=cli.nonneg_float, default=0.1,
                    help="position jitter of each digit, fraction of its half's side")
-    p.add_argument("--scale", type=float, nargs=2, default=(0.7, 1.3))
-    p.add_argument("--n-val-images", type=int, default=N_VAL_IMAGES)
-    p.add_argument("--n-val", type=int, default=N_VAL)
-    p.add_argument("--n-test", type=int, default=N_TEST)
-    p.add_argument("--n-train-images", type=int, default=None)
-    p.add_argument("--evals", type=int, default=EVALS)
-    p.add_argument("--timing-steps", type=int, default=TIMING_STEPS)
-    p.add_argument("--test-seed", type=int, default=TEST_SEED)
-    p.add_argument("--seed", type=int, default=SEED)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--scale", type=cli.positive_float, nargs=2, default=(0.7, 1.3))
+    p.add_argument("--n-val-images", type=cli.positive_int, default=N_VAL_IMAGES)
+    p.add_argument("--n-val", type=cli.positive_int, default=N_VAL)
+    p.add_argument("--n-test", type=cli.positive_int, default=N_TEST)
+    p.add_argument("--n-train-images", type=cli.positive_int, default=None)
+    p.add_argument("--evals", type=cli.positive_int, default=EVALS)
+    p.add_argument("--timing-steps", type=cli.positive_int, default=TIMING_STEPS)
+    p.add_argument("--test-seed", type=cli.nonneg_int, default=TEST_SEED)
+    p.add_argument("--seed", type=cli.nonneg_int, default=SEED)
+    p.add_argument("--device", type=cli.device, default="cpu")
+    p.add_argument("--threads", type=cli.positive_int, default=None,
                    help="Numba threads (default: all); BLAS threads follow OPENBLAS_NUM_THREADS")
-    p.add_argument("--out", default="results/same_image")
-    p.add_argument("--run-id", default=None)
+    cli.add_run_flags(p, "results/same_image")
     p.add_argument("--smoke", action="store_true", help="tiny run (< 1 min) for CI")
     p.add_argument("--init-report", action="store_true",
                    help="no training: for each init and seed, how much of the digits the "
                         "untrained windows see and how hard the loss pulls on θ, on "
                         "--n-report test images; writes init_report.json")
-    p.add_argument("--n-report", type=int, default=N_REPORT)
+    p.add_argument("--n-report", type=cli.positive_int, default=N_REPORT)
     args = p.parse_args(argv)
     if args.smoke:                                  # smoke sizes; flags given explicitly win
         p.set_defaults(**SMOKE)
@@ -147,6 +151,11 @@ def make_model(args, setting, seed):
                 theta_init=THETA_INITS.get(setting, THETA_INITS["lr"]),
                 loc_hidden=args.loc_hidden, loc_strided=args.loc_strided, hidden=args.hidden,
                 channels=tuple(args.channels), dropout=args.dropout, generator=gen)
+    if setting == "random":                    # its own generator: other weights stay shared
+        bias_rng = np.random.default_rng([seed, 3])
+        for st in stn.transformers:
+            b = bias_rng.uniform(-RANDOM_BIAS, RANDOM_BIAS, st.fc.bias.shape)   # (6,)
+            st.fc.bias = nn.Parameter(b.astype(st.fc.bias.dtype))
     if setting != "cnn":
         return stn.to(args.device)
     return matched_cnn(stn, hw, n_classes=N_CLASSES, dropout=args.dropout,
@@ -390,8 +399,7 @@ def main(argv=None):
     minstn.random.manual_seed(args.seed)
     seeds = [args.seed + i for i in range(args.seeds)]
     run = args.run_id or experiment.run_id("smoke" if args.smoke else "")
-    out_dir = os.path.join(args.out, run)
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = cli.run_dir(args.out, run, args.overwrite)
 
     pool, val, test, rts = data(args)
     if args.init_report:
@@ -431,7 +439,8 @@ def main(argv=None):
     results = {
         "demo": "same_image", "config": vars(args), "seed": args.seed, "seeds": seeds,
         "test_seed": args.test_seed, "distortion": rts.to_dict(),
-        "theta_inits": {s: THETA_INITS[s] for s in args.settings if s != "cnn"},
+        "theta_inits": {s: (f"bias U(-{RANDOM_BIAS}, {RANDOM_BIAS}), seed [seed, 3]" if s == "random"
+                            else THETA_INITS[s]) for s in args.settings if s != "cnn"},
         "param_counts": counts, "steps": steps, "pairs_seen": steps * args.batch_size,
         "timing_s": {"per_step": per_step, "per_eval_sample": per_sample},
         "summary": summary, "runs": runs,

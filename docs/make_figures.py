@@ -83,12 +83,16 @@ def same_image_budget():
     first = [R.as_parts(r)[0] for r in sweeps.values()]
     steps = [r["steps"] for r in first]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for s, color in zip(R.SETTINGS, ("tab:blue", "tab:orange", "tab:gray", "tab:green")):
-        stats = [R.mean_std(list(R.seed_accuracies(r)[s].values())) for r in sweeps.values()]
-        mean, std = (100 * np.array(v) for v in zip(*stats))
-        talk = 100 * next(r["summary"][s]["talk"] for r in first if s in r["summary"])
-        for ax in axes if s != "random" else axes[:1]:
-            ax.errorbar(steps, mean, yerr=std, marker="o", capsize=3, color=color, label=s)
+    colors = ("tab:blue", "tab:orange", "tab:gray", "tab:purple", "tab:green")
+    for s, color in zip(R.SETTINGS, colors):
+        accs = [R.seed_accuracies(r).get(s) for r in sweeps.values()]     # None: not run
+        at = [(n, R.mean_std(list(a.values()))) for n, a in zip(steps, accs) if a]
+        x = [n for n, _ in at]
+        mean, std = (100 * np.array([v[i] for _, v in at]) for i in (0, 1))
+        talk = 100 * next(p["summary"][s]["talk"] for r in sweeps.values()
+                          for p in R.as_parts(r) if s in p["summary"])
+        for ax in axes if not s.startswith("random") else axes[:1]:
+            ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, color=color, label=s)
             ax.axhline(talk, ls="--", lw=0.8, color=color)
     axes[0].set_ylim(0, 100), axes[0].legend(fontsize=8, loc="center right")
     axes[0].set_title("all settings (dashed: the talk's numbers)", fontsize=9)

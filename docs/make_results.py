@@ -21,7 +21,10 @@ SOURCES = {
     "rts": "results/rts/default-seed0/results.json",
     "timeseries": "results/timeseries/default-10seeds/results.json",
     "addition": "results/addition/workers2-seed0/results.json",
-    "same_image": "results/same_image/default-3seeds-c16/results.json",
+    # experiment 3 at the default budget: the sweep, and the U(-1, 1)-bias "random" setting
+    # added later with the same steps
+    "same_image": ["results/same_image/default-3seeds-c16/results.json",
+                   "results/same_image/default-3seeds-random-uniform/results.json"],
     # experiment 3 at 3x the sweep's steps, run in parts (settings x seeds); the table
     # checks that the parts agree on every config value but those that split the work
     "same_image_3x": ["results/same_image/probe-minutes30-seed0/results.json",
@@ -32,8 +35,27 @@ SOURCES = {
     "same_image_2x": "results/same_image/sweep-minutes120/results.json",
 }
 SAME_IMAGE_BUDGETS = ("same_image", "same_image_2x", "same_image_3x")   # the budget table's rows
-SETTINGS = ("lr", "identity", "random", "cnn")
-SPLIT_KEYS = {"seed", "seeds", "settings", "minutes", "steps", "run_id", "out"}
+SETTINGS = ("lr", "identity", "random-default", "random", "cnn")
+# config keys that may differ between the parts of one sweep: they split the work or name
+# the run (workers and threads change wall time only; a test checks workers)
+SPLIT_KEYS = {"seed", "seeds", "settings", "minutes", "steps", "run_id", "out", "overwrite",
+              "workers", "threads"}
+
+
+def renamed(r):
+    """A results dict with the settings' current names: runs made before "random" meant a
+    U(-1, 1) bias called the default layer init "random"; that is now "random-default"."""
+    inits = r.get("theta_inits", {})
+    if not isinstance(inits.get("random"), list):
+        return r                                   # a U(-1, 1) run, or no random setting
+    r = dict(r, theta_inits=dict(inits), config=dict(r["config"]))
+    new = lambda s: "random-default" if s == "random" else s
+    r["theta_inits"]["random-default"] = r["theta_inits"].pop("random")
+    r["config"]["settings"] = [new(s) for s in r["config"]["settings"]]
+    for key in ("summary", "param_counts"):
+        r[key] = {new(s): v for s, v in r[key].items()}
+    r["runs"] = {seed: {new(s): v for s, v in runs.items()} for seed, runs in r["runs"].items()}
+    return r
 
 
 def as_parts(r):
@@ -50,7 +72,8 @@ def load(name):
     found = []
     for p in paths:
         with open(os.path.join(ROOT, p)) as f:
-            found.append(json.load(f))
+            r = json.load(f)
+        found.append(renamed(r) if r.get("demo") == "same_image" else r)
     return found if isinstance(SOURCES[name], list) else found[0]
 
 
@@ -116,19 +139,25 @@ def table_addition(r):
     return "\n".join(rows)
 
 
-def table_same_image(r, name="same_image"):
-    summ, counts = r["summary"], r["param_counts"]
+def table_same_image(parts, name="same_image"):
+    """One row per setting of a sweep (or of a sweep run in parts), in SETTINGS order."""
+    parts = as_parts(parts)
+    acc = seed_accuracies(parts)
     rows = ["| init | params | test accuracy, mean ± std | per seed | talk |",
             "| --- | --- | --- | --- | --- |"]
-    for s, v in summ.items():
-        seeds = ", ".join(pct(a) for a in v["per_seed"])
-        rows.append(f"| {s} | {counts[s]:,} | {pct(v['mean'])} ± {100 * v['std']:.2f} | "
-                    f"{seeds} | {v['talk'] * 100:.0f}% |")
-    env = r["environment"]
-    rows += ["", f"Run: `{SOURCES[name]}` — seeds {r['seeds']}, {r['steps']:,} steps "
-                 f"of batch {r['config']['batch_size']} per run, whole sweep "
-                 f"{r['wall_time_s']['total'] / 60:.1f} min, {env['cpu']}, "
-                 f"threads env {env.get('thread_env', {})}."]
+    for s in [s for s in SETTINGS if s in acc]:
+        r = next(r for r in parts if s in r["summary"])
+        mean, std = mean_std([acc[s][k] for k in sorted(acc[s])])
+        seeds = ", ".join(pct(acc[s][k]) for k in sorted(acc[s]))
+        rows.append(f"| {s} | {r['param_counts'][s]:,} | {pct(mean)} ± {100 * std:.2f} | "
+                    f"{seeds} | {r['summary'][s]['talk'] * 100:.0f}% |")
+    rows.append("")
+    for p, r in zip(as_parts(SOURCES[name]), parts):
+        env = r["environment"]
+        rows.append(f"Run: `{p}` — {', '.join(r['config']['settings'])}; seeds {r['seeds']}, "
+                    f"{r['steps']:,} steps of batch {r['config']['batch_size']} per run, "
+                    f"{r['wall_time_s']['total'] / 60:.1f} min on {r['config']['workers']} "
+                    f"worker(s), {env['cpu']}, threads env {env.get('thread_env', {})}.")
     return "\n".join(rows)
 
 
@@ -161,7 +190,7 @@ def table_same_image_3x(parts):
     """One row per setting, gathered from runs made in parts with otherwise equal configs."""
     acc = seed_accuracies(parts)
     rows = ["| init | per seed | test accuracy, mean ± std | talk |", "| --- | --- | --- | --- |"]
-    for s in SETTINGS:
+    for s in [s for s in SETTINGS if s in acc]:
         seeds = sorted(acc[s])
         mean, std = mean_std([acc[s][k] for k in seeds])
         talk = next(r["summary"][s]["talk"] for r in parts if s in r["summary"])
@@ -178,13 +207,14 @@ def table_same_image_budget(sweeps):
             "| --- | --- | " + " | ".join("---" for _ in SETTINGS) + " | --- |"]
     for r in sweeps.values():
         acc = seed_accuracies(r)
-        means = {s: mean_std(list(acc[s].values())) for s in SETTINGS}
-        order = " > ".join(sorted(SETTINGS, key=lambda s: -means[s][0]))
+        means = {s: mean_std(list(acc[s].values())) for s in SETTINGS if s in acc}
+        order = " > ".join(sorted(means, key=lambda s: -means[s][0]))
         parts = as_parts(r)
         minutes = sum(p["wall_time_s"]["total"] for p in parts) / 60
         wall = f"{minutes:.0f} min" + (f" in {len(parts)} parts" if len(parts) > 1 else "")
         rows.append(f"| {parts[0]['steps']:,} | {wall} | "
-                    + " | ".join(f"{100 * m:.2f} ± {100 * sd:.2f}" for m, sd in means.values())
+                    + " | ".join(f"{100 * means[s][0]:.2f} ± {100 * means[s][1]:.2f}"
+                                 if s in means else "—" for s in SETTINGS)
                     + f" | {order} |")
     return "\n".join(rows)
 

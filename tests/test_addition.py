@@ -247,7 +247,7 @@ def test_same_image_demo_smoke(tmp_path):
                 "theta_inits", "wall_time_s", "environment"):
         assert key in saved, key
     assert saved["seeds"] == [0, 1] and saved["steps"] == (2 if NOJIT else 4)
-    assert set(saved["summary"]) == {"lr", "identity", "random", "cnn"}
+    assert set(saved["summary"]) == {"lr", "identity", "random-default", "random", "cnn"}
     counts = saved["param_counts"]
     assert all(abs(counts[s] / counts["lr"] - 1) <= 0.1 for s in counts)
     for s, r in saved["summary"].items():
@@ -264,6 +264,30 @@ def test_same_image_demo_smoke(tmp_path):
         assert (out / f).stat().st_size > 0, f
 
 
+def test_same_image_random_setting_draws_theta_bias_uniformly_and_shares_the_rest():
+    """"random": each final localisation layer's bias ~ U(-1, 1) from the run's seed, its
+    weights default-init; every other initial weight equals the other settings'."""
+    demo = _demo("same_image")
+    args = demo.parse_args(["--smoke"])
+    models = {s: demo.make_model(args, s, seed=5) for s in ("lr", "random-default", "random")}
+    again = demo.make_model(args, "random", seed=5)
+    other = demo.make_model(args, "random", seed=6)
+    biases = [st.fc.bias.numpy() for st in models["random"].transformers]
+    assert all(b.shape == (6,) and np.all(np.abs(b) <= 1) for b in biases)
+    assert np.abs(np.concatenate(biases)).max() > 0.3                   # order one, not ≈ 0
+    assert not np.allclose(biases[0], biases[1])                          # one draw per θ entry
+    np.testing.assert_array_equal(again.st0.fc.bias.numpy(), biases[0])  # from the seed
+    assert not np.allclose(other.st0.fc.bias.numpy(), biases[0])
+    default = dict(models["random-default"].named_parameters())
+    for name, p in models["random"].named_parameters():
+        if not name.endswith("fc.bias"):                                   # weights: default init
+            np.testing.assert_array_equal(p.numpy(), default[name].numpy(), err_msg=name)
+    lr = dict(models["lr"].named_parameters())
+    shared = [n for n in lr if ".fc." not in n or not n.startswith("st")]
+    for name in shared:
+        np.testing.assert_array_equal(lr[name].numpy(), default[name].numpy(), err_msg=name)
+
+
 @needs_mnist
 def test_same_image_init_report(tmp_path):
     """--init-report trains nothing; the LR and identity windows are the halves and the
@@ -273,7 +297,7 @@ def test_same_image_init_report(tmp_path):
                      "--run-id", "t"])
     saved = json.loads((tmp_path / "t" / "init_report.json").read_text())
     assert saved["report"] == json.loads(json.dumps(res["report"]))
-    assert set(saved["report"]) == {"lr", "identity", "random"}
+    assert set(saved["report"]) == {"lr", "identity", "random-default", "random"}
     assert not (tmp_path / "t" / "results.json").exists()
     w = saved["config"]["width"]
     for s, width in (("lr", w / 2), ("identity", w)):

@@ -54,6 +54,21 @@ def test_experiment3_budget_table_orders_settings_by_mean():
     for r in (sweep, *parts):
         r["wall_time_s"] = {"total": 600.0}
     table = make_results.table_same_image_budget({"one": sweep, "parts": parts})
-    assert "| 100 | 10 min | 60.00 ± 14.14 | 60.00 ± 0.00 | 40.00 ± 42.43 | 80.00 ± 0.00 | " \
+    assert "| 100 | 10 min | 60.00 ± 14.14 | 60.00 ± 0.00 | — | 40.00 ± 42.43 | 80.00 ± 0.00 | " \
            "cnn > lr > identity > random |" in table
-    assert "| 300 | 20 min in 2 parts | 50.00 ± 0.00 | 60.00 ± 0.00 | 50.00 ± 0.00 | 60.00 ± 0.00 |" in table
+    assert "| 300 | 20 min in 2 parts | 50.00 ± 0.00 | 60.00 ± 0.00 | — | 50.00 ± 0.00 | " \
+           "60.00 ± 0.00 |" in table
+
+
+def test_runs_made_before_the_rename_read_their_default_init_as_random_default():
+    make_results = _make_results()
+    old = _part(0, ["lr", "random"])
+    old["theta_inits"] = {"lr": [[0.5], [0.5]], "random": ["random", "random"]}
+    old["param_counts"] = {"lr": 5, "random": 5}
+    new = make_results.renamed(old)
+    assert new["config"]["settings"] == ["lr", "random-default"]
+    assert set(new["runs"]["0"]) == set(new["summary"]) == {"lr", "random-default"}
+    assert old["config"]["settings"] == ["lr", "random"]            # the input is not changed
+    uniform = _part(0, ["random"])
+    uniform["theta_inits"] = {"random": "bias U(-1.0, 1.0), seed [seed, 3]"}
+    assert make_results.renamed(uniform) is uniform
