@@ -165,3 +165,27 @@ def lstm_cell_backward(i, f, g, o, tc, c_prev, dh, dc):
     dc = dc + dho - dho * tc * tc
     return (dc * g * (i - i * i), dc * c_prev * (f - f * f),
             dc * (i - i * g * g), dh * tc * (o - o * o), dc * f)
+
+
+# ---- projective grid (kernels/*/grids.py) -------------------------------------------------
+#
+# A homography θ (3×3) maps an output point b = (x, y, 1) to (u, v, w) = θ b and reads the
+# input at (u / w, v / w). Where w <= W_MIN the point lies on or behind the horizon of the
+# plane: there is no image there, so the grid holds +inf, which every sampler reads as an
+# outside point (value 0, gradient 0). W_MIN keeps 1 / w finite near the horizon.
+W_MIN = 1e-6
+
+
+@scalar
+def projective_point(t00, t01, t02, t10, t11, t12, t20, t21, t22, x, y):
+    """(x_src, y_src, 1 / w) of the output point (x, y) under θ; (inf, inf, 0) if w <= W_MIN.
+
+    d x_src / d θ0j = b_j / w,   d y_src / d θ1j = b_j / w,
+    d x_src / d θ2j = -x_src b_j / w,   d y_src / d θ2j = -y_src b_j / w,   b = (x, y, 1).
+    """
+    w = float(t20) * x + (float(t21) * y + float(t22))
+    if not w > W_MIN:                                   # also catches NaN
+        return math.inf, math.inf, 0.0
+    inv = 1.0 / w
+    return (affine_coord(t00, t01, t02, x, y) * inv, affine_coord(t10, t11, t12, x, y) * inv,
+            inv)

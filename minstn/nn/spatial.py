@@ -1,7 +1,11 @@
-"""Spatial transformers: localisation net → θ → affine grid → sampler.
+"""Spatial transformers: localisation net → θ → grid (affine, projective or TPS) → sampler.
 
     x ──► localization ──► fc ──► θ ──┐
-    └────────────────────────────────►  sample x on the grid θ·[x_out, y_out, 1] ──► out
+    └────────────────────────────────►  sample x on the grid of θ ──► out
+
+kind="affine": θ (N, 2, 3), grid θ·[x_out, y_out, 1]; kind="projective": θ (N, 3, 3), a
+homography; kind="tps": θ (N, K, 2), offsets of K = ctrl[0]·ctrl[1] control points of a
+thin-plate spline (minstn/ops/grids.py). Each starts at the identity transform.
 
 The final fc layer belongs to the transformer so that its initialisation is
 explicit: `theta_init="identity"` (zero weights, bias = the identity transform,
@@ -17,6 +21,8 @@ from .layers import Linear
 from .module import Module, Parameter
 
 IDENTITY_2D = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+IDENTITY_PROJECTIVE = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+KINDS = ("affine", "projective", "tps")
 
 
 def _init_final(fc: Linear, theta_init, identity):
@@ -38,32 +44,48 @@ class SpatialTransformer(Module):
 
     localization: Module mapping x (N, C, H, W) → features (N, in_features)
     out_size: (H_out, W_out) of the transformed output; default the input's (H, W)
-    forward(x (N, C, H, W)) → (N, C, H_out, W_out); `self.theta` keeps the last θ (N, 2, 3).
+    kind: "affine" (θ (N, 2, 3)), "projective" (θ (N, 3, 3)) or "tps" (θ (N, K, 2), the
+        offsets of a ctrl = (rows, cols) layout of K control points)
+    theta_init: "identity", "random" (default layer init) or the fc bias (6 or 9 numbers for
+        affine or projective, 2K for tps)
+    forward(x (N, C, H, W)) → (N, C, H_out, W_out); `self.theta` keeps the last θ.
     """
 
     def __init__(self, localization: Module, in_features: int, out_size=None,
-                 theta_init="identity", padding_mode="zeros", align_corners=False, generator=None):
+                 theta_init="identity", padding_mode="zeros", align_corners=False, kind="affine",
+                 ctrl=(4, 4), generator=None):
         super().__init__()
-        self.localization = localization
-        self.fc = Linear(in_features, 6, generator=generator)
-        _init_final(self.fc, theta_init, IDENTITY_2D)
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.localization, self.kind, self.ctrl = localization, kind, tuple(ctrl)
+        identity = {"affine": IDENTITY_2D, "projective": IDENTITY_PROJECTIVE,
+                    "tps": (0.0,) * (2 * self.ctrl[0] * self.ctrl[1])}[kind]
+        self.fc = Linear(in_features, len(identity), generator=generator)
+        _init_final(self.fc, theta_init, identity)
         self.out_size = None if out_size is None else tuple(out_size)
         self.padding_mode, self.align_corners = padding_mode, align_corners
         self.theta = None
 
     def predict_theta(self, x):
-        return self.fc(self.localization(x)).reshape(x.shape[0], 2, 3)   # (N, 2, 3)
+        shape = {"affine": (2, 3), "projective": (3, 3), "tps": (-1, 2)}[self.kind]
+        return self.fc(self.localization(x)).reshape(x.shape[0], *shape)
 
     def forward(self, x):
         n, c, h, w = x.shape
         theta = self.predict_theta(x)
         self.theta = theta.detach()
-        ho, wo = self.out_size or (h, w)
-        return F.affine_grid_sample(x, theta, (n, c, ho, wo), padding_mode=self.padding_mode,
-                                    align_corners=self.align_corners)     # (N, C, Ho, Wo)
+        size = (n, c, *(self.out_size or (h, w)))
+        if self.kind == "affine":                # fused: the grid is never stored
+            return F.affine_grid_sample(x, theta, size, padding_mode=self.padding_mode,
+                                        align_corners=self.align_corners)  # (N, C, Ho, Wo)
+        grid = F.projective_grid(theta, size, self.align_corners) if self.kind == "projective" \
+            else F.tps_grid(theta, size, self.ctrl, self.align_corners)     # (N, Ho, Wo, 2)
+        return F.grid_sample(x, grid, padding_mode=self.padding_mode,
+                             align_corners=self.align_corners)             # (N, C, Ho, Wo)
 
     def extra_repr(self):
-        return f"out_size={self.out_size}, padding_mode={self.padding_mode!r}"
+        return (f"kind={self.kind!r}, out_size={self.out_size}, "
+                f"padding_mode={self.padding_mode!r}")
 
 
 class SpatialTransformer1d(Module):

@@ -10,6 +10,8 @@ from .grid_sample import (affine_grid_forward, affine_grid_backward, grid_sample
                           affine_grid_sample_backward, affine_grid1d_forward,
                           affine_grid1d_backward, grid_sample1d_forward, grid_sample1d_backward,
                           affine_grid_sample1d_forward, affine_grid_sample1d_backward)
+from .grids import (projective_grid_forward, projective_grid_backward, tps_grid_forward,
+                    tps_grid_backward)
 from .conv import conv2d_forward, conv2d_backward
 from .pool import max_pool2d_forward, max_pool2d_backward
 from .array import (empty, zeros, empty_like, zeros_like, ones_like, full, contiguous, copy,
