@@ -13,7 +13,7 @@ ifneq ($(wildcard ../shared/data),)
 export MINSTN_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: install install-torch test test-nojit test-cudasim test-slow bench demo-rst demo-rts \
+.PHONY: install install-torch test test-nojit test-cudasim test-slow bench tour demo-rst demo-rts \
         demo-addition demo-same-image demo-timeseries demos docs clean
 
 install: $(VENV)/.installed
@@ -42,6 +42,10 @@ test-slow: install
 
 bench: install-torch
 	$(PY) bench/run.py
+
+# a guided tour in four stops, on one core (figures into docs/figures/)
+tour: install
+	$(DEMO_ENV) $(PY) demos/tour.py
 
 demo-rst demo-rts: install
 	$(DEMO_ENV) $(PY) demos/rts.py

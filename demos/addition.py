@@ -253,7 +253,7 @@ def figures(models, args, test, curves, acc, out_dir, start_windows):
         fig.suptitle("inputs with each transformer's window (ST1 red, ST2 cyan; dotted: before "
                      "training) and the two 2-channel views", fontsize=9)
         fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "views.png"), dpi=90)
+        experiment.save_figure(fig, os.path.join(out_dir, "views.png"), dpi=90)
         plt.close(fig)
 
     if curves:
@@ -266,7 +266,7 @@ def figures(models, args, test, curves, acc, out_dir, start_windows):
         a2.set_xlabel("step"), a2.set_ylabel("validation accuracy (%)"), a2.legend()
         a2.grid(alpha=0.3)
         fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "training_curves.png"), dpi=100)
+        experiment.save_figure(fig, os.path.join(out_dir, "training_curves.png"), dpi=100)
         plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(4, 3.2))
@@ -276,7 +276,7 @@ def figures(models, args, test, curves, acc, out_dir, start_windows):
         ax.text(i, 100 * acc[m], f"{100 * acc[m]:.2f}%", ha="center", va="bottom", fontsize=9)
     ax.set_ylabel("test accuracy (%)"), ax.set_ylim(0, 105)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "accuracy.png"), dpi=100)
+    experiment.save_figure(fig, os.path.join(out_dir, "accuracy.png"), dpi=100)
     plt.close(fig)
 
 

@@ -278,7 +278,7 @@ def figures(args, summary, runs, out_dir, test_x):
             a.set_xticks([]), a.set_yticks([])
         fig.suptitle("distorted inputs (odd rows) and the ST-CNN's rectified views (even rows)")
         fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "rectified.png"), dpi=80)
+        experiment.save_figure(fig, os.path.join(out_dir, "rectified.png"), dpi=80)
         plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -290,7 +290,7 @@ def figures(args, summary, runs, out_dir, test_x):
     ax.set_ylabel(f"test accuracy (%, mean ± std, {args.seeds} seed(s))")
     ax.legend(), ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "accuracy_vs_angle.png"), dpi=100)
+    experiment.save_figure(fig, os.path.join(out_dir, "accuracy_vs_angle.png"), dpi=100)
     plt.close(fig)
 
     if "curves" not in next(iter(next(iter(runs.values())).values())):
@@ -307,7 +307,7 @@ def figures(args, summary, runs, out_dir, test_x):
     a2.set_xlabel("epoch"), a2.set_ylabel("validation error (%)"), a2.set_yscale("log")
     a2.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "training_curves.png"), dpi=100)
+    experiment.save_figure(fig, os.path.join(out_dir, "training_curves.png"), dpi=100)
     plt.close(fig)
 
 

@@ -250,7 +250,7 @@ def figures(args, test, shown, summary, curves, out_dir):
         fig.suptitle("sampling windows, ST1 red / ST2 cyan: dotted at the start of training, "
                      "solid at the end", fontsize=9)
         fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "windows.png"), dpi=90)
+        experiment.save_figure(fig, os.path.join(out_dir, "windows.png"), dpi=90)
         plt.close(fig)
 
         rows = [(s, when, k) for s in stns for when in ("start", "end") for k in range(2)]
@@ -263,7 +263,7 @@ def figures(args, test, shown, summary, curves, out_dir):
             axes[r, 0].set_ylabel(f"{s}\n{when} ST{k + 1}", fontsize=7)
         fig.suptitle("each transformer's 42×42 view", fontsize=9)
         fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "views.png"), dpi=90)
+        experiment.save_figure(fig, os.path.join(out_dir, "views.png"), dpi=90)
         plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -279,7 +279,7 @@ def figures(args, test, shown, summary, curves, out_dir):
     ax.set_ylabel("test accuracy (%)"), ax.set_ylim(0, 112)
     ax.legend(fontsize=8, loc="upper center", ncol=2)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "accuracy.png"), dpi=100)
+    experiment.save_figure(fig, os.path.join(out_dir, "accuracy.png"), dpi=100)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -293,7 +293,7 @@ def figures(args, test, shown, summary, curves, out_dir):
     ax.set_xlabel("step"), ax.set_ylabel("validation accuracy (%)"), ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "training_curves.png"), dpi=100)
+    experiment.save_figure(fig, os.path.join(out_dir, "training_curves.png"), dpi=100)
     plt.close(fig)
 
 
@@ -321,10 +321,10 @@ def init_report(args, seeds, test):
                                                   axis=-1).mean(1).tolist(),
                 "blank_views": (views.reshape(2, len(x), -1).max(-1) < 0.05).mean(1).tolist(),
                 "grad_theta_norm": [float(np.linalg.norm(g)) for g in grads]})
-    print(f"{'init':<10}{'seed':>5}{'window width (px)':>22}{'blank views':>16}{'|dL/db|':>20}")
+    print(f"{'init':<16}{'seed':>5}{'window width (px)':>22}{'blank views':>16}{'|dL/db|':>20}")
     for s, rows in report.items():
         for r in rows:
-            print(f"{s:<10}{r['seed']:>5}" + "{:>11.1f}{:>11.1f}".format(*r["window_width_px"])
+            print(f"{s:<16}{r['seed']:>5}" + "{:>11.1f}{:>11.1f}".format(*r["window_width_px"])
                   + "{:>8.0%}{:>8.0%}".format(*r["blank_views"])
                   + "{:>10.1e}{:>10.1e}".format(*r["grad_theta_norm"]))
     return report
@@ -431,9 +431,9 @@ def main(argv=None):
         summary[s] = {"mean": float(accs.mean()),
                       "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
                       "per_seed": accs.tolist(), "talk": TALK[s]}
-    print(f"{'setting':<10}{'params':>10}{'test accuracy':>22}{'talk':>8}")
+    print(f"{'setting':<16}{'params':>10}{'test accuracy':>22}{'talk':>8}")
     for s, r in summary.items():
-        print(f"{s:<10}{counts[s]:>10,}{100 * r['mean']:>13.2f} ± {100 * r['std']:.2f}%"
+        print(f"{s:<16}{counts[s]:>10,}{100 * r['mean']:>13.2f} ± {100 * r['std']:.2f}%"
               f"{100 * r['talk']:>7.0f}%")
     figures(args, test, shown, summary, curves, out_dir)
     results = {

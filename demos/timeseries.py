@@ -487,7 +487,7 @@ def figures(out_dir, names, results, preds, y_te, x_te_example, channel_names, a
     ax.set_title(f"test ROC ({len(seeds)} seeds per model)")
     ax.legend(fontsize=8, loc="lower right"), ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "roc.png"), dpi=100)
+    experiment.save_figure(fig, os.path.join(out_dir, "roc.png"), dpi=100)
     plt.close(fig)
 
     # training curves
@@ -503,7 +503,7 @@ def figures(out_dir, names, results, preds, y_te, x_te_example, channel_names, a
     a1.set_xlabel("epoch"), a1.set_ylabel("train loss (BCE)"), a1.legend(fontsize=8)
     a2.set_xlabel("epoch"), a2.set_ylabel("validation AUROC"), a2.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "training_curves.png"), dpi=100)
+    experiment.save_figure(fig, os.path.join(out_dir, "training_curves.png"), dpi=100)
     plt.close(fig)
 
     stns = [m for m in names if m.startswith("stn")]
@@ -546,7 +546,7 @@ def figures(out_dir, names, results, preds, y_te, x_te_example, channel_names, a
                          f"a={a:.2f}, b={b:+.2f}", fontsize=9)
             ax.set_xlabel("hour"), ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "warp_examples.png"), dpi=90)
+    experiment.save_figure(fig, os.path.join(out_dir, "warp_examples.png"), dpi=90)
     plt.close(fig)
 
     # histogram of the scale a = exp(s), all seeds
@@ -561,7 +561,7 @@ def figures(out_dir, names, results, preds, y_te, x_te_example, channel_names, a
         ax.set_title(f"{m}: a>1 expand (window > stay) {np.mean(a > 1):.0%}, "
                      f"a<1 shrink (zoom) {np.mean(a < 1):.0%}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "warp_scale_hist.png"), dpi=100)
+    experiment.save_figure(fig, os.path.join(out_dir, "warp_scale_hist.png"), dpi=100)
     plt.close(fig)
 
     # warps per outcome class
@@ -593,7 +593,7 @@ def figures(out_dir, names, results, preds, y_te, x_te_example, channel_names, a
         for ax in axes[r]:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "warps_by_class.png"), dpi=90)
+    experiment.save_figure(fig, os.path.join(out_dir, "warps_by_class.png"), dpi=90)
     plt.close(fig)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minstn  # noqa: E402
 import minstn.functional as F  # noqa: E402
-from minstn import cli, optim  # noqa: E402
+from minstn import cli, experiment, optim  # noqa: E402
 from minstn.data import mnist  # noqa: E402
 from minstn.data.distort import RTS, place, rts_distort  # noqa: E402
 from minstn.models import STCNN  # noqa: E402
@@ -42,7 +42,7 @@ def say(stop, notice, read):
 def savefig(fig, out, name):
     path = os.path.join(out, name)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    experiment.save_figure(fig, path, dpi=90)
     return path
 
 

@@ -80,6 +80,20 @@ def save_json(obj, path) -> None:
     os.replace(tmp, path)
 
 
+def save_figure(fig, path, dpi=100) -> None:
+    """fig.savefig(path) atomically (temp file + rename): a crash leaves no half-written PNG."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".png.tmp")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def run_in_processes(fn, jobs, workers):
     """[fn(*job) for job in jobs], spread over `workers` fresh Python processes.
 

@@ -52,3 +52,14 @@ def to_host(a):
 @pytest.fixture
 def host():
     return to_host
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say plainly when the PyTorch parity tests did not run, and how to run them."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    torch_skips = sum(1 for r in skipped if "torch" in str(r.longrepr).lower())
+    if torch_skips:
+        terminalreporter.write_line(
+            f"PyTorch parity: {torch_skips} test(s) skipped because torch is not installed; "
+            "run `make install-torch` and `make test` to compare minstn's numbers with PyTorch's.",
+            yellow=True)

@@ -1,0 +1,55 @@
+"""minstn.cli (flag types, run folders) and experiment.save_figure."""
+import argparse
+import os
+
+import pytest
+
+from minstn import cli, experiment
+
+
+@pytest.mark.parametrize("kind, good, bad", [
+    (cli.positive_int, [("3", 3)], ["0", "-1", "2.5", "x"]),
+    (cli.nonneg_int, [("0", 0)], ["-1", "one"]),
+    (cli.positive_float, [("1e-3", 1e-3)], ["0", "-2", "inf", "nan?"]),
+    (cli.nonneg_float, [("0", 0.0)], ["-0.1", "inf"]),
+    (cli.fraction, [("1", 1.0), ("0.5", 0.5)], ["1.01", "-0.1"]),
+    (cli.open_fraction, [("0", 0.0)], ["1", "2"]),
+    (cli.int_list, [("0,1, 2", "0,1, 2")], ["", "0,a", "1.5", "-1"]),
+])
+def test_flag_types_accept_good_values_and_name_bad_ones(kind, good, bad):
+    for text, value in good:
+        assert kind(text) == value
+    for text in bad:
+        with pytest.raises(argparse.ArgumentTypeError, match="must be"):
+            kind(text)
+
+
+def test_device_flag_refuses_unknown_and_absent_devices(monkeypatch):
+    assert cli.device("CPU") == "cpu"
+    with pytest.raises(argparse.ArgumentTypeError, match="one of"):
+        cli.device("gpu")
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+        monkeypatch.setattr("minstn.device.cuda_available", lambda: False)
+        with pytest.raises(argparse.ArgumentTypeError, match="NUMBA_ENABLE_CUDASIM"):
+            cli.device("cuda")
+
+
+def test_run_dir_refuses_a_used_folder_unless_told(tmp_path):
+    path = cli.run_dir(str(tmp_path), "r")
+    assert os.path.isdir(path) and cli.run_dir(str(tmp_path), "r") == path    # empty: fine
+    (tmp_path / "r" / "results.json").write_text("{}")
+    with pytest.raises(SystemExit, match="already holds a run.*--overwrite"):
+        cli.run_dir(str(tmp_path), "r")
+    assert cli.run_dir(str(tmp_path), "r", overwrite=True) == path
+
+
+def test_save_figure_writes_atomically(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    experiment.save_figure(fig, tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]            # no temp file left
+    plt.close(fig)
