@@ -71,6 +71,38 @@ def align_corners():
     plt.close(fig)
 
 
+def three_grids():
+    """One digit under an affine, a projective and a thin-plate-spline grid: the points each
+    grid reads (top) and the view the sampler returns (bottom)."""
+    img, _ = mnist.load("test")
+    x = minstn.Tensor(place(img[:1], 42))                     # (1, 1, 42, 42)
+    size = (1, 1, 42, 42)
+    affine = np.array([[[0.75, -0.25, 0.05], [0.25, 0.75, 0.0]]], np.float32)
+    homography = np.array([[[0.8, -0.1, 0.0], [0.05, 0.7, 0.0], [0.25, 0.35, 1.0]]], np.float32)
+    offsets = 0.12 * np.random.default_rng(3).standard_normal((1, 16, 2)).astype(np.float32)
+    grids = {"affine θ (2×3)": F.affine_grid(minstn.Tensor(affine), size),
+             "projective θ (3×3)": F.projective_grid(minstn.Tensor(homography), size),
+             "TPS, 4×4 control points": F.tps_grid(minstn.Tensor(offsets), size)}
+    fig, axes = plt.subplots(2, 3, figsize=(9, 6))
+    for col, (title, grid) in enumerate(grids.items()):
+        p = to_pixels(grid.numpy()[0], 42)[::3, ::3]          # every third point
+        axes[0, col].imshow(x.numpy()[0, 0], cmap="gray")
+        axes[0, col].plot(p[..., 0], p[..., 1], "-", color="tab:orange", lw=0.6)
+        axes[0, col].plot(p[..., 0].T, p[..., 1].T, "-", color="tab:orange", lw=0.6)
+        if "TPS" in title:
+            from minstn.ops.grids import control_points
+            src = to_pixels(control_points((4, 4)) + offsets[0], 42)
+            axes[0, col].plot(src[:, 0], src[:, 1], "o", ms=3, color="tab:red")
+        axes[0, col].set_title(title, fontsize=9)
+        axes[1, col].imshow(F.grid_sample(x, grid).numpy()[0, 0], cmap="gray")
+        axes[1, col].set_title("sampled view", fontsize=9)
+    for a in axes.flat:
+        a.set_xticks([]), a.set_yticks([]), a.set_xlim(-1, 42), a.set_ylim(42, -1)
+    fig.tight_layout()
+    fig.savefig(os.path.join(OUT, "three_grids.png"), dpi=80)
+    plt.close(fig)
+
+
 def same_image_budget():
     """Experiment 3: test accuracy (mean ± sample std over seeds) against the steps each
     run trained, from the committed sweeps make_results.py tabulates; the talk's numbers
@@ -112,5 +144,6 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     grid_overlay()
     align_corners()
+    three_grids()
     same_image_budget()
     print(f"wrote figures to {OUT}")
