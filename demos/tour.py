@@ -1,6 +1,6 @@
 """A five-minute tour of a spatial transformer, on real MNIST, in four stops.
 
-    python demos/tour.py             # or: make tour  (≈ 2-3 minutes on one core)
+    python demos/tour.py             # or: make tour  (≈ 2 minutes on one core)
     python demos/tour.py --smoke     # seconds, on a few images (CI runs this)
 
 Read it top to bottom. Each stop saves a figure (docs/figures/tour_*.png by
@@ -29,7 +29,7 @@ from minstn.data.distort import RTS, place, rts_distort  # noqa: E402
 from minstn.models import STCNN  # noqa: E402
 from minstn.train import accuracy, progress  # noqa: E402
 
-STEPS = 2500                  # stop 4: training steps of batch 64 (≈ 1-2 minutes on one core)
+STEPS = 5000                  # stop 4: training steps of batch 64 (≈ 1.5 minutes on one core)
 ROTATION = 60.0               # stop 4: digits rotated uniformly in ±ROTATION degrees
 SEED = 0
 THETA = np.array([[0.8, -0.3, 0.15], [0.3, 0.8, -0.1]])      # a rotate-zoom-shift to look at
@@ -176,12 +176,14 @@ def main(argv=None):
     analytic, numeric, per_pixel = theta_gradient(digit, THETA, weights)
     print("    dL/dθ by backward:           ", np.array2string(analytic.ravel(), precision=6))
     print("    dL/dθ by central differences:", np.array2string(numeric.ravel(), precision=6))
-    fig, axes = plt.subplots(1, 2, figsize=(6.5, 3))
+    fig, axes = plt.subplots(1, 3, figsize=(9.5, 3))
     axes[0].imshow(digit, cmap="gray"), axes[0].set_title("input", fontsize=9)
+    axes[1].imshow(grid_and_sample(digit, THETA)[1], cmap="gray")
+    axes[1].set_title("the view of θ", fontsize=9)
     lim = np.abs(per_pixel).max()
-    im = axes[1].imshow(per_pixel, cmap="RdBu", vmin=-lim, vmax=lim)
-    axes[1].set_title("each output pixel's share of dL/dθ₀₀", fontsize=9)
-    fig.colorbar(im, ax=axes[1], fraction=0.046)
+    im = axes[2].imshow(per_pixel, cmap="RdBu", vmin=-lim, vmax=lim)
+    axes[2].set_title("each view pixel's share of dL/dθ₀₀", fontsize=9)
+    fig.colorbar(im, ax=axes[2], fraction=0.046)
     for a in axes:
         a.set_xticks([]), a.set_yticks([])
     path = savefig(fig, args.out, "tour_2_gradient.png")
@@ -219,13 +221,14 @@ def main(argv=None):
         views = model.transformers[0](minstn.Tensor(tx)).numpy()           # (n, 1, 28, 28)
     learned = theta_angle(model.transformers[0].theta.numpy())
     slope = np.polyfit(angle, learned, 1)[0]
-    fig = plt.figure(figsize=(10, 3.6))
-    for c in range(6):
+    fig = plt.figure(figsize=(11, 3.4))
+    gs = fig.add_gridspec(2, 9, width_ratios=[1] * 5 + [0.3] + [1.2] * 3)
+    for c in range(5):
         for r, img in enumerate((tx, views)):
-            a = fig.add_subplot(2, 10, 10 * r + c + 1)
+            a = fig.add_subplot(gs[r, c])
             a.imshow(img[c, 0], cmap="gray"), a.set_xticks([]), a.set_yticks([])
-            a.set_title(f"{angle[c]:+.0f}°" if r == 0 else "view", fontsize=8)
-    a = fig.add_subplot(1, 2, 2)
+            a.set_title(f"input {angle[c]:+.0f}°" if r == 0 else "its view", fontsize=8)
+    a = fig.add_subplot(gs[:, 6:])
     a.plot(angle, learned, ".", ms=2, alpha=0.5)
     a.plot([-args.rotation, args.rotation], [-args.rotation, args.rotation], "k--", lw=0.8,
            label="fully undone")
