@@ -18,7 +18,9 @@ ROOT = os.path.dirname(HERE)
 DOC = os.path.join(HERE, "results.md")
 
 SOURCES = {
-    "rts": "results/rts/default-seed0/results.json",
+    "rts": "results/rts/default-3seeds/results.json",
+    "rts_default": "results/rts/make-demo-rst/results.json",
+    "rts_search": "results/rts/cnn-search-6epochs/results.json",
     "timeseries": "results/timeseries/default-10seeds/results.json",
     "addition": "results/addition/workers2-seed0/results.json",
     # experiment 3 at the default budget: the sweep, and the U(-1, 1)-bias "random" setting
@@ -37,9 +39,11 @@ SOURCES = {
 SAME_IMAGE_BUDGETS = ("same_image", "same_image_2x", "same_image_3x")   # the budget table's rows
 SETTINGS = ("lr", "identity", "random-default", "random", "cnn")
 # config keys that may differ between the parts of one sweep: they split the work or name
-# the run (workers and threads change wall time only; a test checks workers)
+# the run (workers and threads change wall time only; a test checks workers), or are flags
+# of another mode that a training sweep ignores (init_report, n_report: absent in runs made
+# before they existed)
 SPLIT_KEYS = {"seed", "seeds", "settings", "minutes", "steps", "run_id", "out", "overwrite",
-              "workers", "threads"}
+              "workers", "threads", "init_report", "n_report"}
 
 
 def renamed(r):
@@ -81,23 +85,50 @@ def pct(v):
     return f"{100 * v:.2f}%"
 
 
-def table_rts(r):
-    acc, counts = r["test_accuracy"], r["param_counts"]
-    rows = ["| test set | ST-CNN | CNN |", "| --- | --- | --- |",
-            f"| parameters | {counts['stcnn']:,} | {counts['cnn']:,} |",
-            f"| **error, training range** | **{pct(1 - acc['stcnn']['in_range'])}** | "
-            f"**{pct(1 - acc['cnn']['in_range'])}** |"]
-    for k in acc["stcnn"]:
-        rows.append(f"| accuracy, {k} | {pct(acc['stcnn'][k])} | {pct(acc['cnn'][k])} |")
-    sel = r["selection"]
-    rows.append(f"| selected epoch (val acc) | {sel['stcnn']['epoch']} ({pct(sel['stcnn']['val_acc'])}) "
-                f"| {sel['cnn']['epoch']} ({pct(sel['cnn']['val_acc'])}) |")
-    env = r["environment"]
-    rows.append("")
-    rows.append(f"Run: `{SOURCES['rts']}` — {r['config']['epochs']} epochs, batch "
-                f"{r['config']['batch_size']}, seed {r['seed']}, training "
-                f"{r['wall_time_s']['train'] / 60:.1f} min, {env['cpu']}, "
-                f"{env['numba_threads']} Numba thread(s), threads env {env.get('thread_env', {})}.")
+def table_rts(r, name="rts"):
+    """Experiment 1: every test set, mean ± std over the seeds (and the seeds' values)."""
+    acc, sizes, models = r["test_accuracy"], r["sizes"], list(r["test_accuracy"])
+    ms = lambda v: f"{pct(v['mean'])} ± {100 * v['std']:.2f}" if len(v["per_seed"]) > 1 \
+        else pct(v["mean"])
+    label = {"stcnn": "ST-CNN", "cnn": "CNN"}
+    rows = ["| | " + " | ".join(label.get(m, m) for m in models) + " |",
+            "| --- |" + " --- |" * len(models),
+            "| parameters | " + " | ".join(f"{sizes[m]['parameters']:,}" for m in models) + " |",
+            "| neurons (activations per image) | "
+            + " | ".join(f"{sizes[m]['neurons']:,}" for m in models) + " |"]
+    err = r["test_error_in_range"]
+    rows.append("| **test error, training range** | " + " | ".join(
+        f"**{ms(err[m])}**" for m in models) + " |")
+    if len(r["seeds"]) > 1:
+        rows.append("| … per seed | " + " | ".join(", ".join(pct(e) for e in err[m]["per_seed"])
+                                                  for m in models) + " |")
+    for k in acc[models[0]]:
+        rows.append(f"| accuracy, {k} | " + " | ".join(ms(acc[m][k]) for m in models) + " |")
+    rows.append("| selected epoch (validation accuracy) | " + " | ".join(", ".join(
+        f"{run['selection']['epoch']} ({pct(run['selection']['val_acc'])})"
+        for run in r["runs"][m].values()) for m in models) + " |")
+    env, c = r["environment"], r["config"]
+    jobs = {m: [run["wall_s"] / 60 for run in r["runs"][m].values()] for m in models}
+    rows += ["", f"Run: `{SOURCES[name]}` — seeds {r['seeds']}, {c['epochs']} epochs of batch "
+                 f"{c['batch_size']}, {c['workers']} worker processes, "
+                 f"**{r['wall_time_s']['total'] / 60:.1f} min wall** in all; each (model, seed) "
+                 "took " + "; ".join(f"{label.get(m, m)} " + ", ".join(f"{t:.1f}" for t in jobs[m])
+                                     for m in models)
+                 + f" min. {env['cpu']}, threads env {env.get('thread_env', {})}, commit "
+                   f"{env.get('git_commit')}."]
+    return "\n".join(rows)
+
+
+def table_rts_search(r):
+    """The CNN baseline search: validation only, one seed."""
+    rows = ["| model | parameters | neurons | validation error, best of 6 epochs | at epoch |",
+            "| --- | --- | --- | --- | --- |"]
+    for m, by_seed in r["runs"].items():
+        sel = by_seed["0"]["selection"]
+        rows.append(f"| {m} | {r['sizes'][m]['parameters']:,} | {r['sizes'][m]['neurons']:,} | "
+                    f"{pct(1 - sel['val_acc'])} | {sel['epoch']} |")
+    rows += ["", f"Run: `{SOURCES['rts_search']}` — seed {r['seeds'][0]}, "
+                 f"{r['config']['epochs']} epochs, 5,000 validation images, no test set touched."]
     return "\n".join(rows)
 
 
@@ -219,7 +250,8 @@ def table_same_image_budget(sweeps):
     return "\n".join(rows)
 
 
-TABLES = {"rts": table_rts, "timeseries": table_timeseries, "addition": table_addition,
+TABLES = {"rts": table_rts, "rts_default": lambda r: table_rts(r, "rts_default"),
+          "rts_search": table_rts_search, "timeseries": table_timeseries, "addition": table_addition,
           "same_image": table_same_image,
           "same_image_2x": lambda r: table_same_image(r, "same_image_2x"),
           "same_image_3x": table_same_image_3x, "same_image_budget": table_same_image_budget}
