@@ -14,7 +14,7 @@ export MINSTN_DATA ?= $(abspath ../shared/data)
 endif
 
 .PHONY: install install-torch test test-nojit test-cudasim test-slow bench tour demo-rst demo-rts \
-        demo-addition demo-same-image demo-timeseries demos docs clean
+        demo-addition demo-same-image demo-timeseries demo-distortions demos docs clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: setup.py
@@ -58,6 +58,10 @@ demo-same-image: install
 
 demo-timeseries: install
 	$(DEMO_ENV) $(PY) demos/timeseries.py
+
+# Jaderberg et al.'s Table 1 (R, RTS, P, E x FCN/CNN/ST-FCN/ST-CNN x affine/projective/TPS)
+demo-distortions: install
+	$(DEMO_ENV) $(PY) demos/distortions.py
 
 demos: demo-rts demo-addition demo-same-image demo-timeseries
 

@@ -64,3 +64,25 @@ def test_every_distortion_is_seeded_and_sized(name, side):
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="distortion must be one of"):
         D.distort("Z", img, np.random.default_rng(1))
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("MINSTN_DATA"), reason="needs real MNIST")
+def test_distortions_demo_smoke(tmp_path):
+    import json
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "demos"))
+    import distortions as demo
+    res = demo.main(["--smoke", "--out", str(tmp_path), "--run-id", "s"])
+    saved = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert set(saved["test_error"]) == {"fcn", "st-cnn-tps"} and saved["steps"] == 3
+    assert saved["distortions"]["E"] == {"ctrl": [4, 4], "amplitude": 0.15, "canvas": 28}
+    assert (tmp_path / "s" / "transformed.png").stat().st_size > 1000
+    args = demo.parse_args([])
+    for d, spec in D.DISTORTIONS.items():                 # comparable sizes in each family
+        n = {m: demo.make_model(m, args, spec["canvas"], 0).num_parameters() for m in demo.MODELS}
+        for m in demo.MODELS:
+            base = n["cnn" if "cnn" in m else "fcn"]
+            assert abs(n[m] / base - 1) <= 0.1, (d, m)
+    assert res["paper"]["st-cnn-tps"] == (0.7, 0.5, 0.8, 1.1)
