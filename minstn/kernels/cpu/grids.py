@@ -12,8 +12,8 @@ affine_grid, and its backward to their parameters:
                  basis (H W, K) depends only on the control-point layout and the size; the
                  ops build it once per layout (ops/grids.py: tps_basis).
 
-Sums over points run in row-major order, so results are deterministic and the CUDA
-twins (kernels/cuda/grids.py) add in the same order. Maths in float64; results stored
+Sums run in a fixed order (row-major loops here; BLAS for the TPS products, which is
+deterministic for a given thread count), so repeated calls give identical bytes. Maths in float64; results stored
 in the arrays' dtype. Kernels overwrite their output arrays.
 """
 import numba
@@ -44,7 +44,8 @@ def projective_grid_backward(theta, grad_grid, grad_theta, align_corners):
     N, H, W = grad_grid.shape[0], grad_grid.shape[1], grad_grid.shape[2]
     for n in range(N):
         t = theta[n]
-        acc = np.zeros(9)                                # row-major θ entries
+        # the nine sums Σ (g_x, g_y, -(g_x x_s + g_y y_s)) / w ⊗ (x, y, 1), kept in registers
+        a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = 0.0
         for h in range(H):
             y = base_coord(h, H, align_corners)
             for w in range(W):
@@ -56,42 +57,54 @@ def projective_grid_backward(theta, grad_grid, grad_theta, align_corners):
                 gx = float(grad_grid[n, h, w, 0]) * inv
                 gy = float(grad_grid[n, h, w, 1]) * inv
                 gw = -(gx * xs + gy * ys)
-                for j in range(3):
-                    b = x if j == 0 else (y if j == 1 else 1.0)
-                    acc[j] += gx * b
-                    acc[3 + j] += gy * b
-                    acc[6 + j] += gw * b
-        for k in range(9):
-            grad_theta[n, k // 3, k % 3] = acc[k]
+                a00 += gx * x
+                a01 += gx * y
+                a02 += gx
+                a10 += gy * x
+                a11 += gy * y
+                a12 += gy
+                a20 += gw * x
+                a21 += gw * y
+                a22 += gw
+        grad_theta[n, 0, 0], grad_theta[n, 0, 1], grad_theta[n, 0, 2] = a00, a01, a02
+        grad_theta[n, 1, 0], grad_theta[n, 1, 1], grad_theta[n, 1, 2] = a10, a11, a12
+        grad_theta[n, 2, 0], grad_theta[n, 2, 1], grad_theta[n, 2, 2] = a20, a21, a22
 
+
+# The TPS grid is one matrix product per direction. Written as loops it reads
+#     out[n, p] = Σ_k basis[p, k] src[n, k]        grad_src[n, k] = Σ_p basis[p, k] g[n, p]
+# (the CUDA twins do exactly that, a thread per output); on the CPU the batch is laid side
+# by side as the columns of one (K, 2N) or (H W, 2N) matrix, so that BLAS does the sums.
 
 @numba.njit(cache=True)
 def tps_grid_forward(basis, src, out):
     """out (N, H, W, 2) <- basis (H W, K) @ src[n] (K, 2) for every n."""
     N, H, W = out.shape[0], out.shape[1], out.shape[2]
     K = basis.shape[1]
+    cols = np.empty((K, 2 * N))                           # column 2n + i: src[n, :, i]
+    for n in range(N):
+        for k in range(K):
+            cols[k, 2 * n] = src[n, k, 0]
+            cols[k, 2 * n + 1] = src[n, k, 1]
+    grid = basis @ cols                                   # (H W, 2N)
     for n in range(N):
         for p in range(H * W):
-            ax, ay = 0.0, 0.0
-            for k in range(K):
-                b = basis[p, k]
-                ax += b * float(src[n, k, 0])
-                ay += b * float(src[n, k, 1])
-            out[n, p // W, p % W, 0] = ax
-            out[n, p // W, p % W, 1] = ay
+            out[n, p // W, p % W, 0] = grid[p, 2 * n]
+            out[n, p // W, p % W, 1] = grid[p, 2 * n + 1]
 
 
 @numba.njit(cache=True)
 def tps_grid_backward(basis, grad_grid, grad_src):
-    """grad_src (N, K, 2) <- basis^T @ grad_grid[n] (H W, 2), points in row-major order."""
+    """grad_src (N, K, 2) <- basis^T @ grad_grid[n] (H W, 2)."""
     N, H, W = grad_grid.shape[0], grad_grid.shape[1], grad_grid.shape[2]
     K = basis.shape[1]
+    cols = np.empty((H * W, 2 * N))
+    for n in range(N):
+        for p in range(H * W):
+            cols[p, 2 * n] = grad_grid[n, p // W, p % W, 0]
+            cols[p, 2 * n + 1] = grad_grid[n, p // W, p % W, 1]
+    g = basis.T.copy() @ cols                             # (K, 2N)
     for n in range(N):
         for k in range(K):
-            ax, ay = 0.0, 0.0
-            for p in range(H * W):
-                b = basis[p, k]
-                ax += b * float(grad_grid[n, p // W, p % W, 0])
-                ay += b * float(grad_grid[n, p // W, p % W, 1])
-            grad_src[n, k, 0] = ax
-            grad_src[n, k, 1] = ay
+            grad_src[n, k, 0] = g[k, 2 * n]
+            grad_src[n, k, 1] = g[k, 2 * n + 1]
