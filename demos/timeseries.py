@@ -83,7 +83,7 @@ def parse_args(argv=None):
     p.add_argument("--dataset", choices=("physionet", "mimic3"), default=DATASET)
     p.add_argument("--train-sets", default=TRAIN_SETS, help="PhysioNet sets for train+val, e.g. a,b")
     p.add_argument("--test-set", default=TEST_SET, help="PhysioNet test set (a, b or c)")
-    p.add_argument("--mimic3-root", default=None,
+    p.add_argument("--mimic3-root", type=cli.existing_dir, default=None,
                    help="mimic3-benchmarks in-hospital-mortality folder (train/ and test/)")
     p.add_argument("--hours", type=cli.positive_int, default=48)
     p.add_argument("--val-frac", type=cli.open_fraction, default=VAL_FRAC)

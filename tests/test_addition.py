@@ -362,3 +362,18 @@ def test_same_image_full_default_run(tmp_path):
     res = _demo("same_image").main(["--out", str(tmp_path), "--run-id", "full"])
     s = res["summary"]
     assert s["lr"]["mean"] > s["random"]["mean"] + 0.1
+
+
+@pytest.mark.parametrize("name", ["addition", "same_image"])
+@pytest.mark.parametrize("flags, said", [
+    (["--batch-size", "0"], "--batch-size: must be a positive integer, got 0"),
+    (["--device", "gpu"], "--device: device must be one of"),
+    (["--warmup", "1.5"], "--warmup: must be a number in [0, 1], got 1.5"),
+    (["--minutes", "-5"], "--minutes: must be a positive number, got -5"),
+])
+def test_bad_flags_end_in_one_usage_line(name, flags, said, capsys):
+    demo = _demo(name)
+    with pytest.raises(SystemExit) as e:
+        demo.parse_args(flags)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and said in err and "Traceback" not in err
