@@ -14,7 +14,6 @@ absolute times on this VM move by ±30% from run to run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics

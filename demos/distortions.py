@@ -32,7 +32,7 @@ import minstn.functional as F  # noqa: E402
 from minstn import cli, experiment, nn, optim  # noqa: E402
 from minstn.data import mnist  # noqa: E402
 from minstn.data.distortions import DISTORTIONS, distort  # noqa: E402
-from minstn.models.mnist import classifier, classifier_params, localization_net  # noqa: E402
+from minstn.models.mnist import classifier, localization_net  # noqa: E402
 from minstn.train import accuracy, progress  # noqa: E402
 
 # ---- defaults (every one is a flag) -------------------------------------------

@@ -226,21 +226,15 @@ def run_job(args, name, seed, out_dir):
 
 
 # ---- summary and figures ---------------------------------------------------------------
-def mean_std(values):
-    v = np.asarray(values, dtype=float)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-            "per_seed": v.tolist()}
-
-
 def summarise(runs, key):
     """model → test set (or 'val') → mean, std, per_seed over the seeds."""
     out = {}
     for m, by_seed in runs.items():
         seeds = sorted(by_seed)
         if key == "val":
-            out[m] = mean_std([by_seed[s]["selection"]["val_acc"] for s in seeds])
+            out[m] = experiment.mean_std([by_seed[s]["selection"]["val_acc"] for s in seeds])
         else:
-            out[m] = {t: mean_std([by_seed[s][key][t] for s in seeds])
+            out[m] = {t: experiment.mean_std([by_seed[s][key][t] for s in seeds])
                       for t in by_seed[seeds[0]][key]}
     return out
 
@@ -358,8 +352,9 @@ def main(argv=None):
         summary = summarise(runs, "test_accuracy")
         print_table(summary, counts)
         results["test_accuracy"] = summary
-        results["test_error_in_range"] = {m: mean_std([1 - a for a in s["in_range"]["per_seed"]])
-                                          for m, s in summary.items()}
+        results["test_error_in_range"] = {
+            m: experiment.mean_std([1 - a for a in s["in_range"]["per_seed"]])
+            for m, s in summary.items()}
         figures(args, summary, runs, out_dir, mnist.load("test")[0])
     else:
         for m, v in results["validation"].items():

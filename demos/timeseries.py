@@ -239,12 +239,6 @@ def ci95(samples):
     return [float(lo), float(hi)]
 
 
-def mean_std(values):
-    v = np.asarray(values, np.float64)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-            "n": int(len(v))}
-
-
 # ---- data ---------------------------------------------------------------------------
 def load_data(args):
     """The train/val pool and the test stays, not yet normalised per split.
@@ -673,17 +667,17 @@ def main(argv=None):
     for m in names:
         rs = [runs[m][str(s)] for s in seeds]
         summary[m] = {
-            "test_auroc": mean_std([r["test"]["auroc"] for r in rs]),
-            "test_auprc": mean_std([r["test"]["auprc"] for r in rs]),
-            "val_auroc": mean_std([r["val_auroc"] for r in rs]),
-            "best_epoch": mean_std([r["best_epoch"] for r in rs]),
-            "epoch_time_s": mean_std([r["epoch_time_s"] for r in rs]),
-            "train_time_s": mean_std([r["train_time_s"] for r in rs]),
+            "test_auroc": experiment.mean_std([r["test"]["auroc"] for r in rs]),
+            "test_auprc": experiment.mean_std([r["test"]["auprc"] for r in rs]),
+            "val_auroc": experiment.mean_std([r["val_auroc"] for r in rs]),
+            "best_epoch": experiment.mean_std([r["best_epoch"] for r in rs]),
+            "epoch_time_s": experiment.mean_std([r["epoch_time_s"] for r in rs]),
+            "train_time_s": experiment.mean_std([r["train_time_s"] for r in rs]),
         }
         if m in warps:
-            summary[m]["warp_scale_frac_expand_gt1"] = mean_std(
+            summary[m]["warp_scale_frac_expand_gt1"] = experiment.mean_std(
                 [warps[m][str(s)]["scale"]["frac_expand_gt1"] for s in seeds])
-            summary[m]["warp_scale_auroc_for_death"] = mean_std(
+            summary[m]["warp_scale_auroc_for_death"] = experiment.mean_std(
                 [warps[m][str(s)]["scale_auroc_for_death"] for s in seeds])
     # paired bootstrap (same resampled test stays for every model and seed): seed-mean AUROC
     comparisons = {}

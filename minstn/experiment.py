@@ -80,6 +80,14 @@ def save_json(obj, path) -> None:
     os.replace(tmp, path)
 
 
+def mean_std(values) -> dict:
+    """Mean, sample standard deviation (ddof 1; 0 for one value), count and the values."""
+    import numpy as np
+    v = np.asarray(values, dtype=np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "n": int(len(v)), "per_seed": v.tolist()}
+
+
 def save_figure(fig, path, dpi=100) -> None:
     """fig.savefig(path) atomically (temp file + rename): a crash leaves no half-written PNG."""
     folder = os.path.dirname(os.path.abspath(path))

@@ -91,8 +91,6 @@ def train_lockstep(models, opts, scheds, next_batch, steps, evals, val, save, de
     training step of each model): curves[name] has step, time_s, lr, train_loss,
     train_acc (both over the steps since the last evaluation, dropout active), val_acc.
     """
-    import sys
-
     from tqdm import tqdm
 
     from .ops.loss import cross_entropy

@@ -7,11 +7,9 @@
   them would take the demos' full time.)
 """
 import importlib
-import os
 import pathlib
 import re
 import shlex
-import sys
 
 import pytest
 

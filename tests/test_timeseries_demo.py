@@ -326,7 +326,7 @@ def test_smoke_run_end_to_end(tmp_path, monkeypatch):
             assert 0.0 <= t["auroc"] <= 1.0 and 0.0 <= t["auprc"] <= 1.0
             assert t["auroc_ci95"][0] <= t["auroc_ci95"][1]
             assert (out / f"{m}_seed{s}.npz").is_file()
-        assert set(saved["summary"][m]["test_auroc"]) == {"mean", "std", "n"}
+        assert set(saved["summary"][m]["test_auroc"]) == {"mean", "std", "n", "per_seed"}
     assert "stn_vs_lstm" in saved["comparisons"]
     assert 0.0 <= saved["warps"]["stn"]["0"]["scale"]["frac_expand_gt1"] <= 1.0
     for png in ("roc.png", "training_curves.png", "warp_examples.png", "warp_scale_hist.png",
