@@ -22,18 +22,25 @@ import numpy as np
 from .._scalar import base_coord, projective_point
 
 
+@numba.njit(cache=True, inline="always")
+def _entries(theta, n):
+    """θ[n]'s nine entries as float64, row by row."""
+    t = theta[n]
+    return (float(t[0, 0]), float(t[0, 1]), float(t[0, 2]), float(t[1, 0]), float(t[1, 1]),
+            float(t[1, 2]), float(t[2, 0]), float(t[2, 1]), float(t[2, 2]))
+
+
 @numba.njit(cache=True)
 def projective_grid_forward(theta, out, align_corners):
     """out (N, H, W, 2) <- the homographies theta (N, 3, 3) applied to the base grid."""
     N, H, W = out.shape[0], out.shape[1], out.shape[2]
     for n in range(N):
-        t = theta[n]
+        t00, t01, t02, t10, t11, t12, t20, t21, t22 = _entries(theta, n)
         for h in range(H):
             y = base_coord(h, H, align_corners)
             for w in range(W):
                 x = base_coord(w, W, align_corners)
-                xs, ys, _ = projective_point(t[0, 0], t[0, 1], t[0, 2], t[1, 0], t[1, 1],
-                                             t[1, 2], t[2, 0], t[2, 1], t[2, 2], x, y)
+                xs, ys, _ = projective_point(t00, t01, t02, t10, t11, t12, t20, t21, t22, x, y)
                 out[n, h, w, 0] = xs
                 out[n, h, w, 1] = ys
 
@@ -43,15 +50,14 @@ def projective_grid_backward(theta, grad_grid, grad_theta, align_corners):
     """grad_theta (N, 3, 3) <- dL/dθ from dL/dgrid (N, H, W, 2); points past the horizon add 0."""
     N, H, W = grad_grid.shape[0], grad_grid.shape[1], grad_grid.shape[2]
     for n in range(N):
-        t = theta[n]
+        t00, t01, t02, t10, t11, t12, t20, t21, t22 = _entries(theta, n)
         # the nine sums Σ (g_x, g_y, -(g_x x_s + g_y y_s)) / w ⊗ (x, y, 1), kept in registers
         a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = 0.0
         for h in range(H):
             y = base_coord(h, H, align_corners)
             for w in range(W):
                 x = base_coord(w, W, align_corners)
-                xs, ys, inv = projective_point(t[0, 0], t[0, 1], t[0, 2], t[1, 0], t[1, 1],
-                                               t[1, 2], t[2, 0], t[2, 1], t[2, 2], x, y)
+                xs, ys, inv = projective_point(t00, t01, t02, t10, t11, t12, t20, t21, t22, x, y)
                 if inv == 0.0:
                     continue
                 gx = float(grad_grid[n, h, w, 0]) * inv
