@@ -181,3 +181,40 @@ def test_spatial_transformer_of_every_kind_starts_at_the_identity(kind, theta_sh
     assert st.fc.bias.grad is not None
     with pytest.raises(ValueError, match="kind must be one of"):
         nn.SpatialTransformer(loc, 5, kind="elastic")
+
+
+def test_fused_projective_sampler_equals_grid_then_sample(device, rng):
+    theta = homographies(rng, 2)
+    theta[1, 2] = (3.0, 0.0, 0.2)                                      # part past the horizon
+    t1, t2 = t64(theta, device=device), t64(theta, device=device)
+    x1, x2 = t64(rng.random((2, 2, 6, 7)), device=device), t64(rng.random((2, 2, 6, 7)),
+                                                                 device=device)
+    x2.data = x1.data
+    for border in ("zeros", "border"):
+        a = F.projective_grid_sample(x1, t1, (5, 4), padding_mode=border)
+        b = F.grid_sample(x2, F.projective_grid(t2, (2, 2, 5, 4)), padding_mode=border)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-12)
+        w = rng.standard_normal(a.shape)
+        for out, ts in ((a, (x1, t1)), (b, (x2, t2))):
+            for t in ts:
+                t.grad = None
+            (out * Tensor(w, device=device)).sum().backward()
+        host = lambda g: np.asarray(g) if isinstance(g, np.ndarray) else g.copy_to_host()
+        np.testing.assert_allclose(host(t1.grad), host(t2.grad), atol=1e-9)
+        np.testing.assert_allclose(host(x1.grad), host(x2.grad), atol=1e-12)
+    if device == "cpu":                    # on CUDA the equality above carries the check
+        assert minstn.gradcheck(lambda x, t: F.projective_grid_sample(x, t, (4, 4)), [x1, t1],
+                                atol=1e-5)
+
+
+@pytest.mark.cudasim
+def test_cpu_and_cuda_grid_modules_have_the_same_public_names():
+    import importlib
+    import os
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" and not minstn.device.cuda_available():
+        pytest.skip("importing the CUDA kernels needs a GPU or the simulator")
+    cpu, cuda = (importlib.import_module(f"minstn.kernels.{d}.grids") for d in ("cpu", "cuda"))
+    names = lambda m: {n for n, v in vars(m).items() if callable(v) and not n.startswith("_")
+                       and getattr(v, "__module__", None) == m.__name__}
+    assert names(cpu) == names(cuda) == {"projective_grid_forward", "projective_grid_backward",
+                                         "tps_grid_forward", "tps_grid_backward"}

@@ -75,11 +75,11 @@ class SpatialTransformer(Module):
         theta = self.predict_theta(x)
         self.theta = theta.detach()
         size = (n, c, *(self.out_size or (h, w)))
-        if self.kind == "affine":                # fused: the grid is never stored
-            return F.affine_grid_sample(x, theta, size, padding_mode=self.padding_mode,
-                                        align_corners=self.align_corners)  # (N, C, Ho, Wo)
-        grid = F.projective_grid(theta, size, self.align_corners) if self.kind == "projective" \
-            else F.tps_grid(theta, size, self.ctrl, self.align_corners)     # (N, Ho, Wo, 2)
+        if self.kind != "tps":                   # fused: the grid is never stored
+            fused = F.affine_grid_sample if self.kind == "affine" else F.projective_grid_sample
+            return fused(x, theta, size, padding_mode=self.padding_mode,
+                         align_corners=self.align_corners)                # (N, C, Ho, Wo)
+        grid = F.tps_grid(theta, size, self.ctrl, self.align_corners)      # (N, Ho, Wo, 2)
         return F.grid_sample(x, grid, padding_mode=self.padding_mode,
                              align_corners=self.align_corners)             # (N, C, Ho, Wo)
 

@@ -36,7 +36,7 @@ import numpy as np
 from ..autograd.function import Function
 from ..kernels import backend
 from ._check import c, float_tensor
-from .sampling import _flag, _size
+from .sampling import _Sampler, _border, _flag, _input, _out_size, _same_batch, _size
 
 
 class ProjectiveGrid(Function):
@@ -78,20 +78,46 @@ class TPSGrid(Function):
         return gs, None, None
 
 
+class ProjectiveGridSample(_Sampler):
+    """x (N, C, H, W), theta (N, 3, 3), out_size (Ho, Wo)  →  (N, C, Ho, Wo)"""
+    kernel = "projective_grid_sample"
+
+
+def _homographies(theta):
+    """theta (N, 3, 3), or (N, 8) completed with θ22 = 1, as an (N, 3, 3) Tensor."""
+    float_tensor("theta", theta)
+    if theta.ndim == 2 and theta.shape[1] == 8:
+        from .basic import cat
+        from ..autograd.tensor import Tensor
+        one = Tensor(np.ones((theta.shape[0], 1), theta.dtype), device=theta.device)
+        return cat([theta, one], dim=1).reshape(theta.shape[0], 3, 3)
+    if theta.ndim != 3 or theta.shape[1:] != (3, 3):
+        raise ValueError(f"theta must have shape (N, 3, 3) or (N, 8), got {theta.shape}")
+    return theta
+
+
+def projective_grid_sample(input, theta, out_size=None, padding_mode="zeros",
+                           align_corners=False):
+    """grid_sample(input, projective_grid(theta, ...)) in one op, without storing the grid.
+
+    input (N, C, H, W), theta (N, 3, 3) or (N, 8)  →  (N, C, Ho, Wo); out_size (Ho, Wo) or
+    (N, C, Ho, Wo), default (H, W). Same numbers as the two ops (a test checks it).
+    """
+    _input(input, 4)
+    theta = _homographies(theta)
+    _same_batch("theta", theta, input)
+    hw = _out_size(out_size, input.shape, 4)
+    return ProjectiveGridSample.apply(input, theta, hw, _border(padding_mode),
+                                      _flag("align_corners", align_corners))
+
+
 def projective_grid(theta, size, align_corners=False):
     """Sampling grid of the homographies theta: (N, 3, 3), or (N, 8) with θ22 = 1.
 
     theta, size (N, C, H, W)  →  grid (N, H, W, 2):  grid[n, h, w] = (u / w, v / w),
     (u, v, w) = θ[n] (x_w, y_h, 1); (inf, inf) where w <= 1e-6 (samples as outside).
     """
-    float_tensor("theta", theta)
-    if theta.ndim == 2 and theta.shape[1] == 8:
-        from .basic import cat
-        from ..autograd.tensor import Tensor
-        one = Tensor(np.ones((theta.shape[0], 1), theta.dtype), device=theta.device)
-        theta = cat([theta, one], dim=1).reshape(theta.shape[0], 3, 3)
-    elif theta.ndim != 3 or theta.shape[1:] != (3, 3):
-        raise ValueError(f"theta must have shape (N, 3, 3) or (N, 8), got {theta.shape}")
+    theta = _homographies(theta)
     size = _size("size", size, theta.shape[0], 4)
     return ProjectiveGrid.apply(theta, size[2:], _flag("align_corners", align_corners))
 

@@ -50,7 +50,8 @@ are skipped. Kernels overwrite (never accumulate into) their output arrays.
 import numba
 import numpy as np
 
-from .._scalar import affine_coord, base_coord, linear_taps, source_index
+from .._scalar import affine_coord, base_coord, linear_taps, projective_point, source_index
+from .grids import _entries, _projective_theta_grad
 
 PAD_LO = 2        # zero rows / columns before the image in the padded buffers
 PAD = 3           # ... and in all (one after)
@@ -171,10 +172,19 @@ def _taps_grid(grid, n, H, W, border, align_corners, off, wx, wy, dpx, dpy):
 
 @_inline
 def _taps_theta(theta, n, xs, ys, H, W, border, align_corners, off, wx, wy, dpx, dpy):
-    """Taps of the points theta[n] @ (xs[w], ys[h], 1) of an (Ho, Wo) grid."""
+    """Taps of the points theta[n] @ (xs[w], ys[h], 1) of an (Ho, Wo) grid: affine for θ
+    (N, 2, 3), projective (the point divided by its w; kernels/cpu/grids.py) for (N, 3, 3)."""
+    Wo = xs.size
+    if theta.shape[1] == 3:
+        p00, p01, p02, p10, p11, p12, p20, p21, p22 = _entries(theta, n)
+        for h in range(ys.size):
+            for w in range(Wo):
+                gx, gy, _ = projective_point(p00, p01, p02, p10, p11, p12, p20, p21, p22,
+                                             xs[w], ys[h])
+                _tap2(gx, gy, H, W, border, align_corners, off, wx, wy, dpx, dpy, h * Wo + w)
+        return
     t00, t01, t02 = theta[n, 0, 0], theta[n, 0, 1], theta[n, 0, 2]
     t10, t11, t12 = theta[n, 1, 0], theta[n, 1, 1], theta[n, 1, 2]
-    Wo = xs.size
     for h in range(ys.size):
         for w in range(Wo):
             _tap2(affine_coord(t00, t01, t02, xs[w], ys[h]),
@@ -380,7 +390,9 @@ def _backward2d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, b
             gg = grad_grid[n].reshape(-1)      # flat (Ho Wo 2,)
             for p in range(P):
                 gg[2 * p], gg[2 * p + 1] = gx[p], gy[p]
-        if grad_theta.size > 0:
+        if grad_theta.size > 0 and theta.shape[1] == 3:
+            _projective_theta_grad(theta, n, gx, gy, Ho, Wo, align_corners, grad_theta)
+        elif grad_theta.size > 0:
             _theta_grad(gx, gy, xs, ys, grad_theta, n)
 
 
@@ -435,6 +447,18 @@ def grid_sample_backward(x, grid, grad_out, grad_x, grad_grid, border, align_cor
 def affine_grid_sample_forward(x, theta, out, border, align_corners):
     """out (N, C, Ho, Wo) <- grid_sample(x, affine_grid(theta)) without storing the grid."""
     _forward2d(x, np.empty((0, 0, 0, 2), theta.dtype), theta, out, border, align_corners)
+
+
+def projective_grid_sample_forward(x, theta, out, border, align_corners):
+    """out (N, C, Ho, Wo) <- grid_sample(x, projective_grid(theta (N, 3, 3))), no grid stored."""
+    _forward2d(x, np.empty((0, 0, 0, 2), theta.dtype), theta, out, border, align_corners)
+
+
+def projective_grid_sample_backward(x, theta, grad_out, grad_x, grad_theta, border,
+                                    align_corners):
+    """grad_x (N, C, H, W) and grad_theta (N, 3, 3) of the fused projective op."""
+    _backward2d(x, np.empty((0, 0, 0, 2), theta.dtype), theta, grad_out, grad_x,
+                np.empty((0, 0, 0, 2), theta.dtype), grad_theta, border, align_corners)
 
 
 def affine_grid_sample_backward(x, theta, grad_out, grad_x, grad_theta, border, align_corners):

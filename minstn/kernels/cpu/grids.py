@@ -45,36 +45,47 @@ def projective_grid_forward(theta, out, align_corners):
                 out[n, h, w, 1] = ys
 
 
+@numba.njit(cache=True, inline="always")
+def _projective_theta_grad(theta, n, gx, gy, H, W, align_corners, grad_theta):
+    """grad_theta[n] <- dL/dθ of the homography θ[n] from dL/dgrid at every point of an
+    (H, W) grid: gx, gy (H W,) flat, p = h W + w. Points past the horizon add 0. Used by
+    projective_grid_backward and by the fused sampler (kernels/cpu/grid_sample.py)."""
+    t00, t01, t02, t10, t11, t12, t20, t21, t22 = _entries(theta, n)
+    # the nine sums Σ (g_x, g_y, -(g_x x_s + g_y y_s)) / w ⊗ (x, y, 1), kept in registers
+    a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = 0.0
+    for h in range(H):
+        y = base_coord(h, H, align_corners)
+        for w in range(W):
+            x = base_coord(w, W, align_corners)
+            xs, ys, inv = projective_point(t00, t01, t02, t10, t11, t12, t20, t21, t22, x, y)
+            if inv == 0.0:
+                continue
+            g0 = float(gx[h * W + w]) * inv
+            g1 = float(gy[h * W + w]) * inv
+            gw = -(g0 * xs + g1 * ys)
+            a00 += g0 * x
+            a01 += g0 * y
+            a02 += g0
+            a10 += g1 * x
+            a11 += g1 * y
+            a12 += g1
+            a20 += gw * x
+            a21 += gw * y
+            a22 += gw
+    grad_theta[n, 0, 0], grad_theta[n, 0, 1], grad_theta[n, 0, 2] = a00, a01, a02
+    grad_theta[n, 1, 0], grad_theta[n, 1, 1], grad_theta[n, 1, 2] = a10, a11, a12
+    grad_theta[n, 2, 0], grad_theta[n, 2, 1], grad_theta[n, 2, 2] = a20, a21, a22
+
+
 @numba.njit(cache=True)
 def projective_grid_backward(theta, grad_grid, grad_theta, align_corners):
     """grad_theta (N, 3, 3) <- dL/dθ from dL/dgrid (N, H, W, 2); points past the horizon add 0."""
     N, H, W = grad_grid.shape[0], grad_grid.shape[1], grad_grid.shape[2]
+    gx, gy = np.empty(H * W), np.empty(H * W)
     for n in range(N):
-        t00, t01, t02, t10, t11, t12, t20, t21, t22 = _entries(theta, n)
-        # the nine sums Σ (g_x, g_y, -(g_x x_s + g_y y_s)) / w ⊗ (x, y, 1), kept in registers
-        a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = 0.0
-        for h in range(H):
-            y = base_coord(h, H, align_corners)
-            for w in range(W):
-                x = base_coord(w, W, align_corners)
-                xs, ys, inv = projective_point(t00, t01, t02, t10, t11, t12, t20, t21, t22, x, y)
-                if inv == 0.0:
-                    continue
-                gx = float(grad_grid[n, h, w, 0]) * inv
-                gy = float(grad_grid[n, h, w, 1]) * inv
-                gw = -(gx * xs + gy * ys)
-                a00 += gx * x
-                a01 += gx * y
-                a02 += gx
-                a10 += gy * x
-                a11 += gy * y
-                a12 += gy
-                a20 += gw * x
-                a21 += gw * y
-                a22 += gw
-        grad_theta[n, 0, 0], grad_theta[n, 0, 1], grad_theta[n, 0, 2] = a00, a01, a02
-        grad_theta[n, 1, 0], grad_theta[n, 1, 1], grad_theta[n, 1, 2] = a10, a11, a12
-        grad_theta[n, 2, 0], grad_theta[n, 2, 1], grad_theta[n, 2, 2] = a20, a21, a22
+        for p in range(H * W):
+            gx[p], gy[p] = grad_grid[n, p // W, p % W, 0], grad_grid[n, p // W, p % W, 1]
+        _projective_theta_grad(theta, n, gx, gy, H, W, align_corners, grad_theta)
 
 
 # The TPS grid is one matrix product per direction. Written as loops it reads

@@ -55,11 +55,18 @@ def _launch(kernel, count, *args):
 def _point2(grid, theta, n, h, w, Ho, Wo, H, W, border, align_corners):
     """Taps of point (n, h, w): (x0, y0, wx1, wy1, dpx/dgx, dpy/dgy), as the CPU's _tap2.
 
-    The point is grid[n, h, w] or, if theta has no samples, theta[n] @ (x_w, y_h, 1).
+    The point is grid[n, h, w] or, if theta has samples, theta[n] @ (x_w, y_h, 1): affine for
+    θ (N, 2, 3), projective (divided by its w) for (N, 3, 3).
     """
     if theta.shape[0] == 0:
         gx = float(grid[n, h, w, 0])
         gy = float(grid[n, h, w, 1])
+    elif theta.shape[1] == 3:
+        t = theta[n]
+        gx, gy, _ = d.projective_point(t[0, 0], t[0, 1], t[0, 2], t[1, 0], t[1, 1], t[1, 2],
+                                       t[2, 0], t[2, 1], t[2, 2],
+                                       d.base_coord(w, Wo, align_corners),
+                                       d.base_coord(h, Ho, align_corners))
     else:
         xw = d.base_coord(w, Wo, align_corners)
         yh = d.base_coord(h, Ho, align_corners)
@@ -230,7 +237,11 @@ def _backward2d(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
         gg = cuda.device_array((N, Ho * Wo, 2), np.float64)
         _launch(_sample2d_grad_p_kernel, N * Ho * Wo, x, grid, theta, grad_out, gg, border,
                 align_corners)
-        _launch(_theta_grad_kernel, N * 6, gg, grad_theta, Ho, Wo, align_corners)
+        if theta.shape[1] == 3:                # the homography's own chain rule
+            from .grids import projective_grid_backward
+            projective_grid_backward(theta, gg.reshape(N, Ho, Wo, 2), grad_theta, align_corners)
+        else:
+            _launch(_theta_grad_kernel, N * 6, gg, grad_theta, Ho, Wo, align_corners)
 
 
 def affine_grid_forward(theta, out, align_corners):
@@ -260,6 +271,18 @@ def grid_sample_backward(x, grid, grad_out, grad_x, grad_grid, border, align_cor
 def affine_grid_sample_forward(x, theta, out, border, align_corners):
     """out (N, C, Ho, Wo) <- grid_sample(x, affine_grid(theta)) without storing the grid."""
     _forward2d(x, skip(theta.dtype, 4), theta, out, border, align_corners)
+
+
+def projective_grid_sample_forward(x, theta, out, border, align_corners):
+    """out (N, C, Ho, Wo) <- grid_sample(x, projective_grid(theta (N, 3, 3))), no grid stored."""
+    _forward2d(x, skip(theta.dtype, 4), theta, out, border, align_corners)
+
+
+def projective_grid_sample_backward(x, theta, grad_out, grad_x, grad_theta, border,
+                                    align_corners):
+    """grad_x (N, C, H, W) and grad_theta (N, 3, 3) of the fused projective op."""
+    none = skip(theta.dtype, 4)
+    _backward2d(x, none, theta, grad_out, grad_x, none, grad_theta, border, align_corners)
 
 
 def affine_grid_sample_backward(x, theta, grad_out, grad_x, grad_theta, border, align_corners):
