@@ -26,7 +26,9 @@ gives every other point:
 
 f is linear in the sources, so grid[n] = B src[n] with B (Ho Wo, K) fixed by the layout
 and the output size: `tps_basis` builds it once per (ctrl, Ho, Wo, align_corners) and
-keeps it. Zero offsets give the identity grid.
+keeps it. The spline through the control points themselves (zero offsets) is the
+identity grid, since a TPS reproduces any affine map, so the kernels compute
+grid[n] = identity + B offsets[n].
 """
 import functools
 import numbers
@@ -61,21 +63,21 @@ class ProjectiveGrid(Function):
 
 class TPSGrid(Function):
     @staticmethod
-    def forward(ctx, src, basis, hw):
+    def forward(ctx, offsets, basis, hw, align_corners):
         be = backend(ctx.device)
-        src = c(src)                                                # (N, K, 2)
-        out = be.empty((src.shape[0], *hw, 2), src.dtype)           # (N, H, W, 2)
-        be.tps_grid_forward(basis, src, out)
-        ctx.basis, ctx.src_meta = basis, (src.shape, src.dtype)
+        offsets = c(offsets)                                        # (N, K, 2)
+        out = be.empty((offsets.shape[0], *hw, 2), offsets.dtype)   # (N, H, W, 2)
+        be.tps_grid_forward(basis, offsets, out, align_corners)
+        ctx.basis, ctx.meta = basis, (offsets.shape, offsets.dtype)
         return out
 
     @staticmethod
     def backward(ctx, g):
         be = backend(ctx.device)
-        shape, dtype = ctx.src_meta
-        gs = be.empty(shape, dtype)
-        be.tps_grid_backward(ctx.basis, c(g), gs)
-        return gs, None, None
+        shape, dtype = ctx.meta
+        go = be.empty(shape, dtype)
+        be.tps_grid_backward(ctx.basis, c(g), go)
+        return go, None, None, None
 
 
 class ProjectiveGridSample(_Sampler):
@@ -185,7 +187,5 @@ def tps_grid(offsets, size, ctrl=(4, 4), align_corners=False):
                          f"for ctrl={tuple(ctrl)}, got {offsets.shape}")
     size = _size("size", size, offsets.shape[0], 4)
     align_corners = _flag("align_corners", align_corners)
-    from ..autograd.tensor import Tensor
-    src = offsets + Tensor(control_points((gy, gx)).astype(offsets.dtype), device=offsets.device)
     basis = tps_basis((gy, gx), size[2], size[3], align_corners, offsets.device)
-    return TPSGrid.apply(src, basis, size[2:])
+    return TPSGrid.apply(offsets, basis, size[2:], align_corners)

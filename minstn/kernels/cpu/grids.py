@@ -7,8 +7,10 @@ affine_grid, and its backward to their parameters:
                  (inf, inf) where w <= W_MIN: no image there; it samples as outside.
                  dL/dθ[n, 0, j] = Σ_hw g_x b_j / w,   dL/dθ[n, 1, j] = Σ_hw g_y b_j / w,
                  dL/dθ[n, 2, j] = -Σ_hw (g_x x_src + g_y y_src) b_j / w,   b = (x_w, y_h, 1)
-    TPS:         grid[n, p] = Σ_k basis[p, k] src[n, k]        (p = h W + w)
-                 dL/dsrc[n, k] = Σ_p basis[p, k] g[n, p]
+    TPS:         grid[n, p] = (x_w, y_h) + Σ_k basis[p, k] offsets[n, k]      (p = h W + w)
+                 dL/doffsets[n, k] = Σ_p basis[p, k] g[n, p]
+                 (the spline through the control points themselves is the identity, so only
+                 the offsets go through the basis)
                  basis (H W, K) depends only on the control-point layout and the size; the
                  ops build it once per layout (ops/grids.py: tps_basis).
 
@@ -89,38 +91,37 @@ def projective_grid_backward(theta, grad_grid, grad_theta, align_corners):
 
 
 # The TPS grid is one matrix product per direction. Written as loops it reads
-#     out[n, p] = Σ_k basis[p, k] src[n, k]        grad_src[n, k] = Σ_p basis[p, k] g[n, p]
+#     out[n, p] = base[p] + Σ_k basis[p, k] off[n, k]      grad_off[n, k] = Σ_p basis[p, k] g[n, p]
 # (the CUDA twins do exactly that, a thread per output); on the CPU the batch is laid side
 # by side as the columns of one (K, 2N) or (H W, 2N) matrix, so that BLAS does the sums.
 
 @numba.njit(cache=True)
-def tps_grid_forward(basis, src, out):
-    """out (N, H, W, 2) <- basis (H W, K) @ src[n] (K, 2) for every n."""
+def tps_grid_forward(basis, offsets, out, align_corners):
+    """out (N, H, W, 2) <- the base grid + basis (H W, K) @ offsets[n] (K, 2), for every n."""
     N, H, W = out.shape[0], out.shape[1], out.shape[2]
     K = basis.shape[1]
-    cols = np.empty((K, 2 * N))                           # column 2n + i: src[n, :, i]
+    cols = np.empty((K, 2 * N))                           # column 2n + i: offsets[n, :, i]
     for n in range(N):
         for k in range(K):
-            cols[k, 2 * n] = src[n, k, 0]
-            cols[k, 2 * n + 1] = src[n, k, 1]
-    grid = basis @ cols                                   # (H W, 2N)
+            cols[k, 2 * n] = offsets[n, k, 0]
+            cols[k, 2 * n + 1] = offsets[n, k, 1]
+    moved = basis @ cols                                  # (H W, 2N)
     for n in range(N):
-        for p in range(H * W):
-            out[n, p // W, p % W, 0] = grid[p, 2 * n]
-            out[n, p // W, p % W, 1] = grid[p, 2 * n + 1]
+        for h in range(H):
+            y = base_coord(h, H, align_corners)
+            for w in range(W):
+                out[n, h, w, 0] = base_coord(w, W, align_corners) + moved[h * W + w, 2 * n]
+                out[n, h, w, 1] = y + moved[h * W + w, 2 * n + 1]
 
 
 @numba.njit(cache=True)
 def tps_grid_backward(basis, grad_grid, grad_src):
-    """grad_src (N, K, 2) <- basis^T @ grad_grid[n] (H W, 2)."""
+    """grad_src (N, K, 2) <- basis^T @ grad_grid[n] (H W, 2): dL/doffsets."""
     N, H, W = grad_grid.shape[0], grad_grid.shape[1], grad_grid.shape[2]
     K = basis.shape[1]
-    cols = np.empty((H * W, 2 * N))
-    for n in range(N):
-        for p in range(H * W):
-            cols[p, 2 * n] = grad_grid[n, p // W, p % W, 0]
-            cols[p, 2 * n + 1] = grad_grid[n, p // W, p % W, 1]
-    g = basis.T.copy() @ cols                             # (K, 2N)
+    cols = np.ascontiguousarray(                          # column 2n + i: grad_grid[n, :, :, i]
+        grad_grid.reshape(N, H * W, 2).transpose(1, 0, 2)).reshape(H * W, 2 * N)
+    g = basis.T.copy() @ cols.astype(np.float64)          # (K, 2N)
     for n in range(N):
         for k in range(K):
             grad_src[n, k, 0] = g[k, 2 * n]

@@ -58,8 +58,8 @@ def _projective_grad_kernel(theta, grad_grid, grad_theta, align_corners):
 
 
 @cuda.jit
-def _tps_kernel(basis, src, out):
-    """Thread (n, p): out[n, p] <- Σ_k basis[p, k] src[n, k], k in order."""
+def _tps_kernel(basis, offsets, out, align_corners):
+    """Thread (n, p): out[n, p] <- (x_w, y_h) + Σ_k basis[p, k] offsets[n, k], k in order."""
     t = cuda.grid(1)
     N, H, W = out.shape[0], out.shape[1], out.shape[2]
     if t < N * H * W:
@@ -67,10 +67,10 @@ def _tps_kernel(basis, src, out):
         ax, ay = 0.0, 0.0
         for k in range(basis.shape[1]):
             b = basis[p, k]
-            ax += b * float(src[n, k, 0])
-            ay += b * float(src[n, k, 1])
-        out[n, p // W, p % W, 0] = ax
-        out[n, p // W, p % W, 1] = ay
+            ax += b * float(offsets[n, k, 0])
+            ay += b * float(offsets[n, k, 1])
+        out[n, p // W, p % W, 0] = d.base_coord(p % W, W, align_corners) + ax
+        out[n, p // W, p % W, 1] = d.base_coord(p // W, H, align_corners) + ay
 
 
 @cuda.jit
@@ -102,9 +102,10 @@ def projective_grid_backward(theta, grad_grid, grad_theta, align_corners):
             align_corners)
 
 
-def tps_grid_forward(basis, src, out):
-    """out (N, H, W, 2) <- basis (H W, K) @ src[n] (K, 2)."""
-    _launch(_tps_kernel, out.shape[0] * out.shape[1] * out.shape[2], basis, src, out)
+def tps_grid_forward(basis, offsets, out, align_corners):
+    """out (N, H, W, 2) <- the base grid + basis (H W, K) @ offsets[n] (K, 2)."""
+    _launch(_tps_kernel, out.shape[0] * out.shape[1] * out.shape[2], basis, offsets, out,
+            align_corners)
 
 
 def tps_grid_backward(basis, grad_grid, grad_src):
