@@ -282,6 +282,7 @@ def figures(models, args, test, curves, acc, out_dir, start_windows):
 
 def main(argv=None):
     args = parse_args(argv)
+    env = experiment.environment()            # now: the commit and machine that run
     t0 = time.time()
     if args.threads:
         import numba
@@ -342,7 +343,7 @@ def main(argv=None):
                        "end": windows(models["stcnn"], test[0][:8], args.device)}
         if "stcnn" in models else None,
         "wall_time_s": {"train": train_time, "total": time.time() - t0},
-        "environment": experiment.environment(),         # thread env vars included
+        "environment": env,         # thread env vars included
     }
     name = "eval.json" if args.eval else "results.json"
     experiment.save_json(results, os.path.join(out_dir, name))

@@ -240,6 +240,7 @@ def figure(args, out_dir, results):
 
 def main(argv=None):
     args = parse_args(argv)
+    env = experiment.environment()            # now: the commit and machine that run
     t0 = time.time()
     run = args.run_id or experiment.run_id("smoke" if args.smoke else "")
     out_dir = cli.run_dir(args.out, run, args.overwrite)
@@ -263,7 +264,7 @@ def main(argv=None):
     results = {"demo": "distortions", "config": vars(args), "distortions": {
         d: DISTORTIONS[d] for d in args.distortions}, "steps": steps, "test_error": table,
         "paper": PAPER, "runs": runs, "wall_time_s": {"total": time.time() - t0},
-        "environment": experiment.environment()}
+        "environment": env}
     experiment.save_json(results, os.path.join(out_dir, "results.json"))
     print(f"wrote {os.path.join(out_dir, 'results.json')}")
     return results

@@ -326,6 +326,7 @@ def evaluate_dir(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    env = experiment.environment()            # now: the commit and machine that run
     t0 = time.time()
     seeds = [args.seed + i for i in range(args.seeds)]
     counts, sizes = {}, {}
@@ -361,7 +362,7 @@ def main(argv=None):
             print(f"{m:<14} validation error {100 * (1 - v['mean']):.2f}%")
     results["runs"] = {m: {str(s): r for s, r in by_seed.items()} for m, by_seed in runs.items()}
     results["wall_time_s"] = {"total": time.time() - t0}
-    results["environment"] = experiment.environment()
+    results["environment"] = env
     name = "eval.json" if args.eval else "results.json"
     experiment.save_json(results, os.path.join(out_dir, name))
     print(f"wrote {os.path.join(out_dir, name)} ({(time.time() - t0) / 60:.1f} min)")

@@ -392,6 +392,7 @@ def run_all(args, seeds, steps, out_dir):
 
 def main(argv=None):
     args = parse_args(argv)
+    env = experiment.environment()            # now: the commit and machine that run
     t0 = time.time()
     if args.threads:
         import numba
@@ -405,7 +406,7 @@ def main(argv=None):
     if args.init_report:
         report = {"demo": "same_image", "mode": "init_report", "config": vars(args),
                   "seeds": seeds, "report": init_report(args, seeds, test),
-                  "environment": experiment.environment()}
+                  "environment": env}
         experiment.save_json(report, os.path.join(out_dir, "init_report.json"))
         print(f"wrote {os.path.join(out_dir, 'init_report.json')}")
         return report
@@ -445,7 +446,7 @@ def main(argv=None):
         "timing_s": {"per_step": per_step, "per_eval_sample": per_sample},
         "summary": summary, "runs": runs,
         "wall_time_s": {"total": time.time() - t0},
-        "environment": experiment.environment(),         # thread env vars included
+        "environment": env,         # thread env vars included
     }
     experiment.save_json(results, os.path.join(out_dir, "results.json"))
     print(f"wrote {os.path.join(out_dir, 'results.json')}")

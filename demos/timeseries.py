@@ -608,6 +608,7 @@ def summary_table(names, summary, counts, comparisons):
 
 def main(argv=None):
     args = parse_args(argv)
+    env = experiment.environment()            # now: the commit and machine that run
     t_start = time.time()
     if args.threads:
         import numba
@@ -704,7 +705,7 @@ def main(argv=None):
         "param_counts": counts, "runs": runs, "summary": summary, "comparisons": comparisons,
         "warps": warps, "curves": curves, "roc": roc,
         "wall_time_s": {"total": None},
-        "environment": experiment.environment(),
+        "environment": env,
     }
     np.savez(os.path.join(out_dir, "predictions.npz"), y_test=y_te, test_index=test_idx,
              **{f"{m}_seed{s}_logits": preds[m][s]["logits"] for m in names for s in seeds},

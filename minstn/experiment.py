@@ -31,15 +31,21 @@ def cpu_model() -> str:
 
 
 def git_commit() -> str | None:
+    """The checkout's commit (short hash), with "+dirty" if tracked files differ from it."""
+    def git(*cmd):
+        return subprocess.run(["git", *cmd], capture_output=True, text=True, timeout=5,
+                              cwd=os.path.dirname(__file__)).stdout.strip()
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5, cwd=os.path.dirname(__file__))
-        return out.stdout.strip() or None
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
+    return (commit + ("+dirty" if dirty else "")) or None
 
 
 def environment() -> dict:
+    """Software, machine and thread settings of this run. Call it when the run starts: the
+    commit is the checkout's at that moment."""
     import numba
     import numpy
     import scipy
