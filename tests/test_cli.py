@@ -53,3 +53,19 @@ def test_save_figure_writes_atomically(tmp_path):
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]            # no temp file left
     plt.close(fig)
+
+
+def test_progress_bars_off_a_terminal_write_a_few_lines_not_one_per_step(monkeypatch):
+    """Redirected to a file, a bar redraws at most every 30 s (set_postfix refresh=False):
+    a fast loop of 20,000 steps with a postfix on every step writes a handful of lines."""
+    import io
+    import sys
+
+    from minstn.train import progress
+    log = io.StringIO()                                    # not a terminal: isatty() is False
+    monkeypatch.setattr(sys, "stderr", log)
+    bar = progress(range(20000), "steps", file=log)
+    for i in bar:
+        bar.set_postfix(loss=f"{1 / (i + 1):.3f}", refresh=False)
+    bar.close()
+    assert log.getvalue().count("\r") + log.getvalue().count("\n") < 10
