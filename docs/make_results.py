@@ -29,10 +29,10 @@ SOURCES = {
                    "results/same_image/default-3seeds-random-uniform/results.json"],
     # experiment 3 at 3x the sweep's steps, run in parts (settings x seeds); the table
     # checks that the parts agree on every config value but those that split the work
-    "same_image_3x": ["results/same_image/probe-minutes30-seed0/results.json",
-                      "results/same_image/probe-steps37550-seeds12/results.json",
-                      "results/same_image/probe-steps37550-cnn-random-seed0/results.json",
-                      "results/same_image/probe-steps37550-cnn-random-seeds12/results.json"],
+    "same_image_3x": ["results/same_image/x3-lr-identity-seed0/results.json",
+                      "results/same_image/x3-lr-identity-seeds12/results.json",
+                      "results/same_image/x3-cnn-random-default-seed0/results.json",
+                      "results/same_image/x3-cnn-random-default-seeds12/results.json"],
     # experiment 3 at 2x the sweep's steps: one `--minutes 120` sweep
     "same_image_2x": "results/same_image/sweep-minutes120/results.json",
 }
