@@ -183,16 +183,29 @@ def test_spatial_transformer_of_every_kind_starts_at_the_identity(kind, theta_sh
         nn.SpatialTransformer(loc, 5, kind="elastic")
 
 
-def test_fused_projective_sampler_equals_grid_then_sample(device, rng):
-    theta = homographies(rng, 2)
-    theta[1, 2] = (3.0, 0.0, 0.2)                                      # part past the horizon
-    t1, t2 = t64(theta, device=device), t64(theta, device=device)
+FUSED = {  # kind: (fused op, the two ops it replaces), on outputs (5, 4)
+    "projective": (lambda x, p, b: F.projective_grid_sample(x, p, (5, 4), padding_mode=b),
+                   lambda x, p, b: F.grid_sample(x, F.projective_grid(p, (2, 2, 5, 4)),
+                                                 padding_mode=b)),
+    "tps": (lambda x, p, b: F.tps_grid_sample(x, p, (5, 4), ctrl=(3, 3), padding_mode=b),
+            lambda x, p, b: F.grid_sample(x, F.tps_grid(p, (2, 2, 5, 4), ctrl=(3, 3)),
+                                          padding_mode=b))}
+
+
+@pytest.mark.parametrize("kind", FUSED)
+def test_fused_sampler_equals_grid_then_sample(kind, device, rng):
+    if kind == "projective":
+        p = homographies(rng, 2)
+        p[1, 2] = (3.0, 0.0, 0.2)                                      # part past the horizon
+    else:
+        p = 0.3 * rng.standard_normal((2, 9, 2))                       # some points outside
+    fused, two_ops = FUSED[kind]
+    t1, t2 = t64(p, device=device), t64(p, device=device)
     x1, x2 = t64(rng.random((2, 2, 6, 7)), device=device), t64(rng.random((2, 2, 6, 7)),
                                                                  device=device)
     x2.data = x1.data
     for border in ("zeros", "border"):
-        a = F.projective_grid_sample(x1, t1, (5, 4), padding_mode=border)
-        b = F.grid_sample(x2, F.projective_grid(t2, (2, 2, 5, 4)), padding_mode=border)
+        a, b = fused(x1, t1, border), two_ops(x2, t2, border)
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-12)
         w = rng.standard_normal(a.shape)
         for out, ts in ((a, (x1, t1)), (b, (x2, t2))):
@@ -203,8 +216,15 @@ def test_fused_projective_sampler_equals_grid_then_sample(device, rng):
         np.testing.assert_allclose(host(t1.grad), host(t2.grad), atol=1e-9)
         np.testing.assert_allclose(host(x1.grad), host(x2.grad), atol=1e-12)
     if device == "cpu":                    # on CUDA the equality above carries the check
-        assert minstn.gradcheck(lambda x, t: F.projective_grid_sample(x, t, (4, 4)), [x1, t1],
-                                atol=1e-5)
+        assert minstn.gradcheck(lambda x, t: fused(x, t, "zeros"), [x1, t1], atol=1e-5)
+
+
+def test_fused_tps_sampler_checks_its_arguments(rng):
+    x = Tensor(rng.random((2, 1, 6, 6)).astype(np.float32))
+    with pytest.raises(ValueError, match=r"K = 3·3 = 9 for ctrl=\(3, 3\), got \(2, 16, 2\)"):
+        F.tps_grid_sample(x, Tensor(np.zeros((2, 16, 2), np.float32)), ctrl=(3, 3))
+    with pytest.raises(ValueError, match="batch size"):
+        F.tps_grid_sample(x, Tensor(np.zeros((3, 16, 2), np.float32)))
 
 
 @pytest.mark.cudasim

@@ -75,13 +75,12 @@ class SpatialTransformer(Module):
         theta = self.predict_theta(x)
         self.theta = theta.detach()
         size = (n, c, *(self.out_size or (h, w)))
-        if self.kind != "tps":                   # fused: the grid is never stored
-            fused = F.affine_grid_sample if self.kind == "affine" else F.projective_grid_sample
-            return fused(x, theta, size, padding_mode=self.padding_mode,
-                         align_corners=self.align_corners)                # (N, C, Ho, Wo)
-        grid = F.tps_grid(theta, size, self.ctrl, self.align_corners)      # (N, Ho, Wo, 2)
-        return F.grid_sample(x, grid, padding_mode=self.padding_mode,
-                             align_corners=self.align_corners)             # (N, C, Ho, Wo)
+        if self.kind == "tps":                   # fused, like the others: no grid stored
+            return F.tps_grid_sample(x, theta, size, self.ctrl, padding_mode=self.padding_mode,
+                                     align_corners=self.align_corners)    # (N, C, Ho, Wo)
+        fused = F.affine_grid_sample if self.kind == "affine" else F.projective_grid_sample
+        return fused(x, theta, size, padding_mode=self.padding_mode,
+                     align_corners=self.align_corners)                    # (N, C, Ho, Wo)
 
     def extra_repr(self):
         return (f"kind={self.kind!r}, out_size={self.out_size}, "

@@ -80,6 +80,30 @@ class TPSGrid(Function):
         return go, None, None, None
 
 
+class TPSGridSample(Function):
+    """x (N, C, H, W), offsets (N, K, 2), basis (Ho Wo, K), out_size (Ho, Wo)  →  (N, C, Ho, Wo)"""
+
+    @staticmethod
+    def forward(ctx, x, offsets, basis, out_size, border, align_corners):
+        be = backend(ctx.device)
+        x, offsets = c(x), c(offsets)
+        out = be.empty((x.shape[0], x.shape[1], *out_size), x.dtype)
+        be.tps_grid_sample_forward(x, offsets, basis, out, border, align_corners)
+        ctx.save_for_backward(x, offsets)
+        ctx.basis, ctx.flags = basis, (border, align_corners)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, offsets = ctx.saved_tensors
+        need_x, need_o = ctx.needs_input_grad[:2]
+        be = backend(ctx.device)
+        gx = be.empty_like(x) if need_x else be.skip(x.dtype, 4)
+        go = be.empty_like(offsets) if need_o else be.skip(offsets.dtype, 3)
+        be.tps_grid_sample_backward(x, offsets, ctx.basis, c(g), gx, go, *ctx.flags)
+        return gx if need_x else None, go if need_o else None, None, None, None, None
+
+
 class ProjectiveGridSample(_Sampler):
     """x (N, C, H, W), theta (N, 3, 3), out_size (Ho, Wo)  →  (N, C, Ho, Wo)"""
     kernel = "projective_grid_sample"
@@ -175,17 +199,42 @@ def tps_basis(ctrl, h, w, align_corners=False, device="cpu"):
     return B if device == "cpu" else backend(device).from_host(B)
 
 
-def tps_grid(offsets, size, ctrl=(4, 4), align_corners=False):
-    """Thin-plate-spline grid: control point k of the layout ctrl reads at c_k + offsets[n, k].
-
-    offsets (N, K, 2) with K = ctrl[0] · ctrl[1], size (N, C, H, W)  →  grid (N, H, W, 2).
-    """
+def _tps_offsets(offsets, ctrl):
+    """Check offsets (N, K, 2) against the layout ctrl; return the layout (gy, gx)."""
     float_tensor("offsets", offsets)
     gy, gx = _ctrl(ctrl)
     if offsets.ndim != 3 or offsets.shape[1:] != (gy * gx, 2):
         raise ValueError(f"offsets must have shape (N, K, 2) with K = {gy}·{gx} = {gy * gx} "
                          f"for ctrl={tuple(ctrl)}, got {offsets.shape}")
+    return gy, gx
+
+
+def tps_grid(offsets, size, ctrl=(4, 4), align_corners=False):
+    """Thin-plate-spline grid: control point k of the layout ctrl reads at c_k + offsets[n, k].
+
+    offsets (N, K, 2) with K = ctrl[0] · ctrl[1], size (N, C, H, W)  →  grid (N, H, W, 2).
+    """
+    layout = _tps_offsets(offsets, ctrl)
     size = _size("size", size, offsets.shape[0], 4)
     align_corners = _flag("align_corners", align_corners)
-    basis = tps_basis((gy, gx), size[2], size[3], align_corners, offsets.device)
+    basis = tps_basis(layout, size[2], size[3], align_corners, offsets.device)
     return TPSGrid.apply(offsets, basis, size[2:], align_corners)
+
+
+def tps_grid_sample(input, offsets, out_size=None, ctrl=(4, 4), padding_mode="zeros",
+                    align_corners=False):
+    """grid_sample(input, tps_grid(offsets, ...)) in one op, without storing the grid.
+
+    input (N, C, H, W), offsets (N, K, 2) with K = ctrl[0] · ctrl[1]  →  (N, C, Ho, Wo);
+    out_size (Ho, Wo) or (N, C, Ho, Wo), default (H, W). Each output point is computed
+    where it is sampled, (x_w, y_h) + Σ_k B[p, k] offsets[n, k], and dL/doffsets[n, k] =
+    Σ_p B[p, k] dL/dpoint[n, p] is summed as the backward pass goes. Same numbers as the
+    two ops up to the float32 rounding of the stored grid (a test checks it).
+    """
+    _input(input, 4)
+    layout = _tps_offsets(offsets, ctrl)
+    _same_batch("offsets", offsets, input)
+    hw = _out_size(out_size, input.shape, 4)
+    align_corners = _flag("align_corners", align_corners)
+    basis = tps_basis(layout, hw[0], hw[1], align_corners, offsets.device)
+    return TPSGridSample.apply(input, offsets, basis, hw, _border(padding_mode), align_corners)

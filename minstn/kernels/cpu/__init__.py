@@ -8,7 +8,8 @@ from .lstm import lstm_forward, lstm_backward
 from .grid_sample import (affine_grid_forward, affine_grid_backward, grid_sample_forward,
                           grid_sample_backward, affine_grid_sample_forward,
                           affine_grid_sample_backward, projective_grid_sample_forward,
-                          projective_grid_sample_backward, affine_grid1d_forward,
+                          projective_grid_sample_backward, tps_grid_sample_forward,
+                          tps_grid_sample_backward, affine_grid1d_forward,
                           affine_grid1d_backward, grid_sample1d_forward, grid_sample1d_backward,
                           affine_grid_sample1d_forward, affine_grid_sample1d_backward)
 from .grids import (projective_grid_forward, projective_grid_backward, tps_grid_forward,
