@@ -8,9 +8,43 @@ wins, the last one if several, so NaNs propagate). The backward routes each
 output gradient to its winner, grad_x[n, c].flat[argmax] += grad_out; overlapping
 windows (stride < kernel) may share a winner, so those gradients add up.
 Both run in parallel over the N*C planes; a plane belongs to one thread.
+
+The 2×2, stride-2 window (every pooling layer of the demos) has its own loop,
+`_pool2x2_plane`: the same four comparisons written out, in the same order, so the
+compiler can keep them in registers and vectorise along the row. Indices are
+unsigned (`_u`, as in conv.py): no wrap-around test on each access.
 """
 import numba
 import numpy as np
+from numba import uint64 as _u
+
+_inline = numba.njit(cache=True, inline="always")
+
+
+@_inline
+def _pick(best, idx, v, i):
+    """The running maximum after seeing v at i: v wins if larger, or if it is NaN."""
+    if v > best or v != v:
+        return v, i
+    return best, idx
+
+
+@_inline
+def _pool2x2_plane(xf, of, af, pl, h, w, ho, wo):
+    """Plane pl of the 2×2 / stride-2 pooling: flat x, out, argmax."""
+    xb, ob = _u(pl * h * w), _u(pl * ho * wo)
+    for oh in range(ho):
+        r0 = _u(2 * oh * w)                          # the window's top row, in the plane
+        r1 = r0 + _u(w)
+        o = ob + _u(oh * wo)
+        for ow in range(_u(wo)):
+            j = _u(2) * ow
+            best, idx = xf[xb + r0 + j], r0 + j
+            best, idx = _pick(best, idx, xf[xb + r0 + j + _u(1)], r0 + j + _u(1))
+            best, idx = _pick(best, idx, xf[xb + r1 + j], r1 + j)
+            best, idx = _pick(best, idx, xf[xb + r1 + j + _u(1)], r1 + j + _u(1))
+            of[o + ow] = best
+            af[o + ow] = idx
 
 
 @numba.njit(cache=True, parallel=True)
@@ -21,6 +55,11 @@ def max_pool2d_forward(x, out, argmax, kh, kw, sh, sw):
     """
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
+    if kh == 2 and kw == 2 and sh == 2 and sw == 2:
+        xf, of, af = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
+        for pl in numba.prange(n * c):
+            _pool2x2_plane(xf, of, af, pl, h, w, ho, wo)
+        return
     xs = x.reshape(n * c, h, w)
     os_ = out.reshape(n * c, ho, wo)
     am = argmax.reshape(n * c, ho, wo)
@@ -32,10 +71,7 @@ def max_pool2d_forward(x, out, argmax, kh, kw, sh, sw):
                 idx = h0 * w + w0
                 for i in range(kh):
                     for j in range(kw):
-                        v = xs[pl, h0 + i, w0 + j]
-                        if v > best or np.isnan(v):
-                            best = v
-                            idx = (h0 + i) * w + w0 + j
+                        best, idx = _pick(best, idx, xs[pl, h0 + i, w0 + j], (h0 + i) * w + w0 + j)
                 os_[pl, oh, ow] = best
                 am[pl, oh, ow] = idx
 
@@ -45,10 +81,10 @@ def max_pool2d_backward(grad_out, argmax, grad_x):
     """grad_x (N, C, H, W) <- zeros, then grad_out (N, C, Ho, Wo) added at the argmax positions."""
     n, c, h, w = grad_x.shape
     ho, wo = grad_out.shape[2], grad_out.shape[3]
-    g = grad_out.reshape(n * c, ho * wo)
-    am = argmax.reshape(n * c, ho * wo)
-    gx = grad_x.reshape(n * c, h * w)
+    gf, af, xf = grad_out.reshape(-1), argmax.reshape(-1), grad_x.reshape(-1)
     for pl in numba.prange(n * c):
-        gx[pl, :] = 0
-        for q in range(ho * wo):
-            gx[pl, am[pl, q]] += g[pl, q]
+        xb, ob = _u(pl * h * w), _u(pl * ho * wo)
+        for i in range(_u(h * w)):
+            xf[xb + i] = 0
+        for q in range(_u(ho * wo)):
+            xf[xb + _u(af[ob + q])] += gf[ob + q]
