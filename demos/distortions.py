@@ -3,6 +3,7 @@
     python demos/distortions.py                     # the full table: 8,000 steps per run
     python demos/distortions.py --smoke             # seconds, on a subset (CI runs this)
     python demos/distortions.py --distortions E --models cnn st-cnn-tps --minutes 5
+    python demos/distortions.py --seed 1 --seeds 2   # seeds 1 and 2 (one job per seed and cell)
 
 Distortions (minstn/data/distortions.py): R rotation ±90°; RTS rotation ±45°, scale
 0.7–1.2, placed anywhere on 42×42; P projective; E elastic (TPS). Models, each starting
@@ -14,7 +15,9 @@ Within each family (FCN, CNN) the base model's hidden layer is widened to the si
 ST model (±10% parameters). Every (distortion, model) run trains in its own process on its
 own core for the same number of steps (--steps, or set from measured step times so that
 the slowest model fits --minutes), keeps its best validation checkpoint and is tested on 10,000
-distorted test digits. Writes results/distortions/<run-id>/results.json and figures.
+distorted test digits (the same 10,000 for every seed: --test-seed). With --seeds S the
+table is the mean ± std over seeds seed .. seed+S-1 (each seed: its own weights, batches and
+validation split). Writes results/distortions/<run-id>/results.json and figures.
 The paper's test errors are in PAPER; it trained far longer than this.
 """
 from __future__ import annotations
@@ -79,7 +82,8 @@ def parse_args(argv=None):
     p.add_argument("--n-train", type=cli.positive_int, default=None)
     p.add_argument("--n-test", type=cli.positive_int, default=None)
     p.add_argument("--evals", type=cli.positive_int, default=EVALS)
-    p.add_argument("--seed", type=cli.nonneg_int, default=SEED)
+    p.add_argument("--seed", type=cli.nonneg_int, default=SEED, help="the first seed")
+    p.add_argument("--seeds", type=cli.positive_int, default=1, help="how many seeds")
     p.add_argument("--test-seed", type=cli.nonneg_int, default=TEST_SEED)
     p.add_argument("--device", type=cli.device, default="cpu")
     cli.add_run_flags(p, "results/distortions")
@@ -149,15 +153,15 @@ def make_optimizer(args, model):
 
 
 # ---- one run --------------------------------------------------------------------
-def data(args, name):
+def data(args, name, seed):
     """(train images, labels, distorted validation and test sets) of distortion `name`."""
     train_x, train_y = mnist.load("train")
-    tr_x, tr_y, va_x, va_y = mnist.split_train_val(train_x, train_y, args.n_val, args.seed)
+    tr_x, tr_y, va_x, va_y = mnist.split_train_val(train_x, train_y, args.n_val, seed)
     if args.n_train:
         tr_x, tr_y = tr_x[:args.n_train], tr_y[:args.n_train]
     test_x, test_y = mnist.load("test")
     n_test = args.n_test or len(test_x)
-    val = distort(name, va_x, np.random.default_rng([args.seed, 2]))
+    val = distort(name, va_x, np.random.default_rng([seed, 2]))
     test = distort(name, test_x[:n_test], np.random.default_rng([args.test_seed, 3]))
     return tr_x, tr_y, (val, va_y), (test, test_y[:n_test])
 
@@ -177,19 +181,26 @@ def step_seconds(args, name, model_name, tr_x, tr_y, n=6):
     return float(np.median(times[1:]))
 
 
-def run_job(args, name, model_name, steps, out_dir):
-    """Train one (distortion, model) for `steps`, keep the best validation state, test it."""
+def checkpoint(out_dir, name, model_name, seed, first_seed):
+    """The best-validation weights of one job (the first seed's keep the old file name)."""
+    tag = "" if seed == first_seed else f"_seed{seed}"
+    return os.path.join(out_dir, f"{name}_{model_name}{tag}.npz")
+
+
+def run_job(args, name, model_name, steps, out_dir, seed=None):
+    """Train one (distortion, model, seed) for `steps`, keep the best validation state, test it."""
     t0 = time.time()
-    minstn.random.manual_seed(args.seed)
-    tr_x, tr_y, val, test = data(args, name)
-    model = make_model(model_name, args, DISTORTIONS[name]["canvas"], args.seed)
+    seed = args.seed if seed is None else seed
+    minstn.random.manual_seed(seed)
+    tr_x, tr_y, val, test = data(args, name, seed)
+    model = make_model(model_name, args, DISTORTIONS[name]["canvas"], seed)
     opt = make_optimizer(args, model)
     sched = optim.WarmupCosine(opt, max(1, steps // 50), steps)
-    stream = np.random.default_rng([args.seed, 1])            # the same images for every model
+    stream = np.random.default_rng([seed, 1])                 # the same images for every model
     eval_at = {max(1, round(steps * k / args.evals)) for k in range(1, args.evals + 1)}
-    path = os.path.join(out_dir, f"{name}_{model_name}.npz")
+    path = checkpoint(out_dir, name, model_name, seed, args.seed)
     best, curve = (-1.0, 0), []
-    for step in progress(range(1, steps + 1), f"{name} {model_name}"):
+    for step in progress(range(1, steps + 1), f"{name} {model_name} seed {seed}"):
         idx = stream.integers(0, len(tr_x), args.batch_size)
         x = distort(name, tr_x[idx], stream)                             # (B, 1, S, S)
         loss = F.cross_entropy(model(minstn.Tensor(x, device=args.device)), tr_y[idx])
@@ -205,11 +216,24 @@ def run_job(args, name, model_name, steps, out_dir):
                 minstn.save(model.state_dict(), path)
     model.load_state_dict(minstn.load(path))
     err = 1 - accuracy(model, *test, args.device)
-    print(f"{name} {model_name}: test error {100 * err:.2f}% (best step {best[1]}, "
+    print(f"{name} {model_name} seed {seed}: test error {100 * err:.2f}% (best step {best[1]}, "
           f"{(time.time() - t0) / 60:.1f} min)", flush=True)
-    return {"distortion": name, "model": model_name, "test_error": err, "val_acc": best[0],
+    return {"distortion": name, "model": model_name, "seed": seed, "test_error": err,
+            "val_acc": best[0],
             "best_step": best[1], "curve": curve, "params": model.num_parameters(),
             "wall_s": time.time() - t0}
+
+
+def tables(runs, models, distortions):
+    """Mean and (sample) std over seeds of each (model, distortion)'s test error; std 0 for one."""
+    mean, std = {}, {}
+    for m in models:
+        mean[m], std[m] = {}, {}
+        for d in distortions:
+            ms = experiment.mean_std([r["test_error"] for r in runs
+                                      if r["model"] == m and r["distortion"] == d])
+            mean[m][d], std[m][d] = ms["mean"], ms["std"]
+    return mean, std
 
 
 # ---- figure ---------------------------------------------------------------------
@@ -226,7 +250,7 @@ def figure(args, out_dir, results):
         x = distort(d, test_x, np.random.default_rng([args.test_seed, 3]))
         if m is not None:
             model = make_model(m, args, DISTORTIONS[d]["canvas"], args.seed)
-            model.load_state_dict(minstn.load(os.path.join(out_dir, f"{d}_{m}.npz")))
+            model.load_state_dict(minstn.load(checkpoint(out_dir, d, m, args.seed, args.seed)))
             with minstn.no_grad():
                 x = model.st(minstn.Tensor(x, device=args.device)).numpy()
         for c in range(6):
@@ -250,21 +274,23 @@ def main(argv=None):
         slowest = max(step_seconds(args, d, m, tr_x, tr_y) for d in args.distortions
                       for m in args.models)
         steps = max(10, int(60 * args.minutes * 0.9 / slowest))
-    print(f"{len(args.distortions) * len(args.models)} runs of {steps} steps on "
-          f"{args.workers} worker(s)", flush=True)
-    jobs = [(args, d, m, steps, out_dir) for d in args.distortions for m in args.models]
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    jobs = [(args, d, m, steps, out_dir, s) for s in seeds for d in args.distortions
+            for m in args.models]
+    print(f"{len(jobs)} runs of {steps} steps on {args.workers} worker(s)", flush=True)
     runs = experiment.run_in_processes(run_job, jobs, args.workers)
-    table = {m: {r["distortion"]: r["test_error"] for r in runs if r["model"] == m}
-             for m in args.models}
-    print(f"{'model':<14}" + "".join(f"{d:>14}" for d in args.distortions))
+    table, spread = tables(runs, args.models, args.distortions)
+    print(f"test error (%), {len(seeds)} seed(s); the paper's in brackets")
+    print(f"{'model':<14}" + "".join(f"{d:>16}" for d in args.distortions))
     for m in args.models:
-        print(f"{m:<14}" + "".join(f"{100 * table[m][d]:>7.2f} ({PAPER[m][list(DISTORTIONS).index(d)]:.1f})"
-                                   for d in args.distortions))
+        print(f"{m:<14}" + "".join(
+            f"{100 * table[m][d]:>6.2f}±{100 * spread[m][d]:<4.2f}"
+            f"({PAPER[m][list(DISTORTIONS).index(d)]:.1f})" for d in args.distortions))
     figure(args, out_dir, runs)
     results = {"demo": "distortions", "config": vars(args), "distortions": {
-        d: DISTORTIONS[d] for d in args.distortions}, "steps": steps, "test_error": table,
-        "paper": PAPER, "runs": runs, "wall_time_s": {"total": time.time() - t0},
-        "environment": env}
+        d: DISTORTIONS[d] for d in args.distortions}, "steps": steps, "seeds": seeds,
+        "test_error": table, "test_error_std": spread, "paper": PAPER, "runs": runs,
+        "wall_time_s": {"total": time.time() - t0}, "environment": env}
     experiment.save_json(results, os.path.join(out_dir, "results.json"))
     print(f"wrote {os.path.join(out_dir, 'results.json')}")
     return results

@@ -74,9 +74,15 @@ def test_distortions_demo_smoke(tmp_path):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                     "demos"))
     import distortions as demo
-    res = demo.main(["--smoke", "--out", str(tmp_path), "--run-id", "s"])
+    res = demo.main(["--smoke", "--out", str(tmp_path), "--run-id", "s", "--seeds", "2"])
     saved = json.loads((tmp_path / "s" / "results.json").read_text())
     assert set(saved["test_error"]) == {"fcn", "st-cnn-tps"} and saved["steps"] == 3
+    assert saved["seeds"] == [0, 1] and len(saved["runs"]) == 2 * 2
+    for m, errs in saved["test_error"].items():        # the mean of the two seeds' runs
+        per_seed = [r["test_error"] for r in saved["runs"] if r["model"] == m]
+        assert errs["E"] == pytest.approx(np.mean(per_seed))
+        assert saved["test_error_std"][m]["E"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert (tmp_path / "s" / "E_fcn_seed1.npz").exists()
     assert saved["distortions"]["E"] == {"ctrl": [4, 4], "amplitude": 0.15, "canvas": 28}
     assert (tmp_path / "s" / "transformed.png").stat().st_size > 1000
     args = demo.parse_args([])
