@@ -60,20 +60,19 @@ def max_pool2d_forward(x, out, argmax, kh, kw, sh, sw):
         for pl in numba.prange(n * c):
             _pool2x2_plane(xf, of, af, pl, h, w, ho, wo)
         return
-    xs = x.reshape(n * c, h, w)
-    os_ = out.reshape(n * c, ho, wo)
-    am = argmax.reshape(n * c, ho, wo)
+    xf, of, af = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
     for pl in numba.prange(n * c):
+        xb, ob = _u(pl * h * w), _u(pl * ho * wo)
         for oh in range(ho):
             for ow in range(wo):
-                h0, w0 = oh * sh, ow * sw
-                best = xs[pl, h0, w0]
-                idx = h0 * w + w0
+                idx = _u(oh * sh * w + ow * sw)          # the window's top left, in the plane
+                best = xf[xb + idx]
                 for i in range(kh):
-                    for j in range(kw):
-                        best, idx = _pick(best, idx, xs[pl, h0 + i, w0 + j], (h0 + i) * w + w0 + j)
-                os_[pl, oh, ow] = best
-                am[pl, oh, ow] = idx
+                    r = _u((oh * sh + i) * w + ow * sw)
+                    for j in range(_u(kw)):
+                        best, idx = _pick(best, idx, xf[xb + r + j], r + j)
+                of[ob + _u(oh * wo + ow)] = best
+                af[ob + _u(oh * wo + ow)] = idx
 
 
 @numba.njit(cache=True, parallel=True)
