@@ -81,16 +81,16 @@ class TPSGrid(Function):
 
 
 class TPSGridSample(Function):
-    """x (N, C, H, W), offsets (N, K, 2), basis (Ho Wo, K), out_size (Ho, Wo)  →  (N, C, Ho, Wo)"""
+    """x (N, C, H, W), offsets (N, K, 2), basis_t (K, Ho Wo), out_size (Ho, Wo)  →  (N, C, Ho, Wo)"""
 
     @staticmethod
-    def forward(ctx, x, offsets, basis, out_size, border, align_corners):
+    def forward(ctx, x, offsets, basis_t, out_size, border, align_corners):
         be = backend(ctx.device)
         x, offsets = c(x), c(offsets)
         out = be.empty((x.shape[0], x.shape[1], *out_size), x.dtype)
-        be.tps_grid_sample_forward(x, offsets, basis, out, border, align_corners)
+        be.tps_grid_sample_forward(x, offsets, basis_t, out, border, align_corners)
         ctx.save_for_backward(x, offsets)
-        ctx.basis, ctx.flags = basis, (border, align_corners)
+        ctx.basis_t, ctx.flags = basis_t, (border, align_corners)
         return out
 
     @staticmethod
@@ -100,7 +100,7 @@ class TPSGridSample(Function):
         be = backend(ctx.device)
         gx = be.empty_like(x) if need_x else be.skip(x.dtype, 4)
         go = be.empty_like(offsets) if need_o else be.skip(offsets.dtype, 3)
-        be.tps_grid_sample_backward(x, offsets, ctx.basis, c(g), gx, go, *ctx.flags)
+        be.tps_grid_sample_backward(x, offsets, ctx.basis_t, c(g), gx, go, *ctx.flags)
         return gx if need_x else None, go if need_o else None, None, None, None, None
 
 
@@ -209,6 +209,14 @@ def _tps_offsets(offsets, ctrl):
     return gy, gx
 
 
+@functools.lru_cache(maxsize=32)
+def tps_basis_t(ctrl, h, w, align_corners=False, device="cpu"):
+    """Bᵀ (K, H W), float64, contiguous, on `device`: the fused sampler's layout (its loops run
+    along the points)."""
+    bt = np.ascontiguousarray(tps_basis(ctrl, h, w, align_corners).T)
+    return bt if device == "cpu" else backend(device).from_host(bt)
+
+
 def tps_grid(offsets, size, ctrl=(4, 4), align_corners=False):
     """Thin-plate-spline grid: control point k of the layout ctrl reads at c_k + offsets[n, k].
 
@@ -236,5 +244,5 @@ def tps_grid_sample(input, offsets, out_size=None, ctrl=(4, 4), padding_mode="ze
     _same_batch("offsets", offsets, input)
     hw = _out_size(out_size, input.shape, 4)
     align_corners = _flag("align_corners", align_corners)
-    basis = tps_basis(layout, hw[0], hw[1], align_corners, offsets.device)
-    return TPSGridSample.apply(input, offsets, basis, hw, _border(padding_mode), align_corners)
+    basis_t = tps_basis_t(layout, hw[0], hw[1], align_corners, offsets.device)
+    return TPSGridSample.apply(input, offsets, basis_t, hw, _border(padding_mode), align_corners)

@@ -170,25 +170,33 @@ def _taps_grid(grid, n, H, W, border, align_corners, off, wx, wy, dpx, dpy):
         _tap2(g[2 * p], g[2 * p + 1], H, W, border, align_corners, off, wx, wy, dpx, dpy, p)
 
 
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def _dot(a, b):
+    """Σ_i a[i] b[i], reassociated into SIMD lanes: one fixed order per compiled kernel, so
+    the same bytes from run to run, without a strict chain of adds."""
+    acc = 0.0
+    for i in range(a.size):
+        acc += a[i] * b[i]
+    return acc
+
+
 @_inline
-def _taps_theta(theta, basis, n, xs, ys, H, W, border, align_corners, off, wx, wy, dpx, dpy):
+def _taps_theta(theta, basis_t, n, xs, ys, H, W, border, align_corners, off, wx, wy, dpx, dpy):
     """Taps of the points theta[n] @ (xs[w], ys[h], 1) of an (Ho, Wo) grid: affine for θ
     (N, 2, 3), projective (the point divided by its w; kernels/cpu/grids.py) for (N, 3, 3);
-    for TPS offsets θ (N, K, 2) the point (xs[w], ys[h]) + Σ_k basis[p, k] θ[n, k]."""
+    for TPS offsets θ (N, K, 2) the point (xs[w], ys[h]) + Σ_k basis_t[k, p] θ[n, k]."""
     Wo = xs.size
     if theta.shape[2] == 2:
-        K = theta.shape[1]
-        ox, oy = np.empty(K), np.empty(K)      # θ[n] as float64, one array per axis
-        for k in range(K):
-            ox[k], oy[k] = theta[n, k, 0], theta[n, k, 1]
-        for h in range(ys.size):
+        for h in range(ys.size):               # dpx, dpy first hold the points (p in order)
             for w in range(Wo):
-                p = h * Wo + w
-                u, v = xs[w], ys[h]
-                for k in range(K):
-                    u += basis[p, k] * ox[k]
-                    v += basis[p, k] * oy[k]
-                _tap2(u, v, H, W, border, align_corners, off, wx, wy, dpx, dpy, p)
+                dpx[h * Wo + w], dpy[h * Wo + w] = xs[w], ys[h]
+        for k in range(theta.shape[1]):        # + Σ_k, k in order: SIMD along the points
+            ox, oy, bk = float(theta[n, k, 0]), float(theta[n, k, 1]), basis_t[k]
+            for p in range(off.size):
+                dpx[p] += bk[p] * ox
+                dpy[p] += bk[p] * oy
+        for p in range(off.size):              # _tap2 reads point p before writing dpx[p]
+            _tap2(dpx[p], dpy[p], H, W, border, align_corners, off, wx, wy, dpx, dpy, p)
         return
     if theta.shape[1] == 3:
         p00, p01, p02, p10, p11, p12, p20, p21, p22 = _entries(theta, n)
@@ -357,20 +365,15 @@ def _blocks(n):
 
 
 @_inline
-def _tps_offsets_grad(basis, gx, gy, grad_offsets, n):
-    """grad_offsets[n, k] <- Σ_p basis[p, k] (gx, gy)[p]: dL/doffsets of a TPS grid, p in order."""
-    K = basis.shape[1]
-    ax, ay = np.zeros(K), np.zeros(K)
-    for p in range(gx.size):
-        for k in range(K):
-            ax[k] += basis[p, k] * gx[p]
-            ay[k] += basis[p, k] * gy[p]
-    for k in range(K):
-        grad_offsets[n, k, 0], grad_offsets[n, k, 1] = ax[k], ay[k]
+def _tps_offsets_grad(basis_t, gx, gy, grad_offsets, n):
+    """grad_offsets[n, k] <- Σ_p basis_t[k, p] (gx, gy)[p]: dL/doffsets of a TPS grid."""
+    for k in range(basis_t.shape[0]):
+        grad_offsets[n, k, 0] = _dot(basis_t[k], gx)
+        grad_offsets[n, k, 1] = _dot(basis_t[k], gy)
 
 
 @numba.njit(cache=True)
-def _forward2d_block(x, grid, theta, basis, out, border, align_corners, n0, n1):
+def _forward2d_block(x, grid, theta, basis_t, out, border, align_corners, n0, n1):
     """out[n0:n1] of _sample2d_forward, one sample after another."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     Ho, Wo = out.shape[2], out.shape[3]
@@ -385,13 +388,13 @@ def _forward2d_block(x, grid, theta, basis, out, border, align_corners, n0, n1):
         if theta.shape[0] == 0:                # the points come from grid
             _taps_grid(grid, n, H, W, border, align_corners, off, wx, wy, dpx, dpy)
         else:
-            _taps_theta(theta, basis, n, xs, ys, H, W, border, align_corners, off, wx, wy,
+            _taps_theta(theta, basis_t, n, xs, ys, H, W, border, align_corners, off, wx, wy,
                         dpx, dpy)
         _gather2(xp, off, wx, wy, out, n)
 
 
 @numba.njit(cache=True)
-def _backward2d_block(x, grid, theta, basis, grad_out, grad_x, grad_grid, grad_theta, border,
+def _backward2d_block(x, grid, theta, basis_t, grad_out, grad_x, grad_grid, grad_theta, border,
                       align_corners, n0, n1):
     """Samples n0..n1-1 of _sample2d_backward, one after another."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
@@ -408,7 +411,7 @@ def _backward2d_block(x, grid, theta, basis, grad_out, grad_x, grad_grid, grad_t
         if theta.shape[0] == 0:                # the points come from grid
             _taps_grid(grid, n, H, W, border, align_corners, off, wx, wy, dpx, dpy)
         else:
-            _taps_theta(theta, basis, n, xs, ys, H, W, border, align_corners, off, wx, wy,
+            _taps_theta(theta, basis_t, n, xs, ys, H, W, border, align_corners, off, wx, wy,
                         dpx, dpy)
         if grad_x.size > 0:
             _scatter2(gp, grad_out, n, off, wx, wy)
@@ -421,7 +424,7 @@ def _backward2d_block(x, grid, theta, basis, grad_out, grad_x, grad_grid, grad_t
             for p in range(P):
                 gg[2 * p], gg[2 * p + 1] = gx[p], gy[p]
         if grad_theta.size > 0 and theta.shape[2] == 2:
-            _tps_offsets_grad(basis, gx, gy, grad_theta, n)
+            _tps_offsets_grad(basis_t, gx, gy, grad_theta, n)
         elif grad_theta.size > 0 and theta.shape[1] == 3:
             _projective_theta_grad(theta, n, gx, gy, Ho, Wo, align_corners, grad_theta)
         elif grad_theta.size > 0:
@@ -429,43 +432,43 @@ def _backward2d_block(x, grid, theta, basis, grad_out, grad_x, grad_grid, grad_t
 
 
 @numba.njit(cache=True, parallel=True)
-def _sample2d_forward(x, grid, theta, basis, out, border, align_corners):
+def _sample2d_forward(x, grid, theta, basis_t, out, border, align_corners):
     """out (N, C, Ho, Wo) <- bilinear samples of x at theta's points (at grid if theta is empty)."""
     count, size = _blocks(x.shape[0])
     for b in numba.prange(count):
-        _forward2d_block(x, grid, theta, basis, out, border, align_corners,
+        _forward2d_block(x, grid, theta, basis_t, out, border, align_corners,
                          b * size, min(x.shape[0], (b + 1) * size))
 
 
 @numba.njit(cache=True, parallel=True)
-def _sample2d_backward(x, grid, theta, basis, grad_out, grad_x, grad_grid, grad_theta, border,
+def _sample2d_backward(x, grid, theta, basis_t, grad_out, grad_x, grad_grid, grad_theta, border,
                        align_corners):
     """dL/dx, and dL/dtheta or (if theta is empty) dL/dgrid, of _sample2d_forward."""
     count, size = _blocks(x.shape[0])
     for b in numba.prange(count):
-        _backward2d_block(x, grid, theta, basis, grad_out, grad_x, grad_grid, grad_theta, border,
+        _backward2d_block(x, grid, theta, basis_t, grad_out, grad_x, grad_grid, grad_theta, border,
                           align_corners, b * size, min(x.shape[0], (b + 1) * size))
 
 
-_NO_BASIS = np.empty((0, 0))                   # the basis argument of the non-TPS kernels
+_NO_BASIS = np.empty((0, 0))                   # the basis_t argument of the non-TPS kernels
 
 
-def _forward2d(x, grid, theta, out, border, align_corners, basis=_NO_BASIS):
+def _forward2d(x, grid, theta, out, border, align_corners, basis_t=_NO_BASIS):
     """_sample2d_forward, or the same work on this thread for small outputs."""
     if out.size >= GRAIN:
-        _sample2d_forward(x, grid, theta, basis, out, border, align_corners)
+        _sample2d_forward(x, grid, theta, basis_t, out, border, align_corners)
     else:
-        _forward2d_block(x, grid, theta, basis, out, border, align_corners, 0, x.shape[0])
+        _forward2d_block(x, grid, theta, basis_t, out, border, align_corners, 0, x.shape[0])
 
 
 def _backward2d(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border, align_corners,
-                basis=_NO_BASIS):
+                basis_t=_NO_BASIS):
     """_sample2d_backward, or the same work on this thread for small outputs."""
     if grad_out.size >= GRAIN:
-        _sample2d_backward(x, grid, theta, basis, grad_out, grad_x, grad_grid, grad_theta,
+        _sample2d_backward(x, grid, theta, basis_t, grad_out, grad_x, grad_grid, grad_theta,
                            border, align_corners)
     else:
-        _backward2d_block(x, grid, theta, basis, grad_out, grad_x, grad_grid, grad_theta,
+        _backward2d_block(x, grid, theta, basis_t, grad_out, grad_x, grad_grid, grad_theta,
                           border, align_corners, 0, x.shape[0])
 
 
@@ -503,19 +506,19 @@ def affine_grid_sample_backward(x, theta, grad_out, grad_x, grad_theta, border, 
                 np.empty((0, 0, 0, 2), theta.dtype), grad_theta, border, align_corners)
 
 
-def tps_grid_sample_forward(x, offsets, basis, out, border, align_corners):
-    """out (N, C, Ho, Wo) <- grid_sample(x, tps_grid(offsets (N, K, 2))), basis (Ho Wo, K)
-    float64; the grid is never stored."""
+def tps_grid_sample_forward(x, offsets, basis_t, out, border, align_corners):
+    """out (N, C, Ho, Wo) <- grid_sample(x, tps_grid(offsets (N, K, 2))); basis_t (K, Ho Wo)
+    float64 is the TPS basis transposed; the grid is never stored."""
     _forward2d(x, np.empty((0, 0, 0, 2), offsets.dtype), offsets, out, border, align_corners,
-               basis)
+               basis_t)
 
 
-def tps_grid_sample_backward(x, offsets, basis, grad_out, grad_x, grad_offsets, border,
+def tps_grid_sample_backward(x, offsets, basis_t, grad_out, grad_x, grad_offsets, border,
                              align_corners):
     """grad_x (N, C, H, W) and grad_offsets (N, K, 2) of the fused TPS op (size-0: skipped)."""
     _backward2d(x, np.empty((0, 0, 0, 2), offsets.dtype), offsets, grad_out, grad_x,
                 np.empty((0, 0, 0, 2), offsets.dtype), grad_offsets, border, align_corners,
-                basis)
+                basis_t)
 
 
 # ---- 1-D kernels (time series): the same maths with one axis ----------------------------

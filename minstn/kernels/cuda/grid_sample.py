@@ -52,12 +52,12 @@ def _launch(kernel, count, *args):
 # ---- device helpers: where a point reads, and what it reads ------------------------------
 
 @cuda.jit(device=True)
-def _point2(grid, theta, basis, n, h, w, Ho, Wo, H, W, border, align_corners):
+def _point2(grid, theta, basis_t, n, h, w, Ho, Wo, H, W, border, align_corners):
     """Taps of point (n, h, w): (x0, y0, wx1, wy1, dpx/dgx, dpy/dgy), as the CPU's _tap2.
 
     The point is grid[n, h, w] or, if theta has samples, theta[n] @ (x_w, y_h, 1): affine for
     θ (N, 2, 3), projective (divided by its w) for (N, 3, 3); for TPS offsets θ (N, K, 2)
-    it is (x_w, y_h) + Σ_k basis[h Wo + w, k] θ[n, k].
+    it is (x_w, y_h) + Σ_k basis_t[k, h Wo + w] θ[n, k] (k in order, as the CPU).
     """
     if theta.shape[0] == 0:
         gx = float(grid[n, h, w, 0])
@@ -66,7 +66,7 @@ def _point2(grid, theta, basis, n, h, w, Ho, Wo, H, W, border, align_corners):
         gx = d.base_coord(w, Wo, align_corners)
         gy = d.base_coord(h, Ho, align_corners)
         for k in range(theta.shape[1]):
-            b = basis[h * Wo + w, k]
+            b = basis_t[k, h * Wo + w]
             gx += b * float(theta[n, k, 0])
             gy += b * float(theta[n, k, 1])
     elif theta.shape[1] == 3:
@@ -162,13 +162,13 @@ def _theta_grad_kernel(gg, grad_theta, Ho, Wo, align_corners):
 
 
 @cuda.jit
-def _sample2d_forward_kernel(x, grid, theta, basis, out, border, align_corners):
+def _sample2d_forward_kernel(x, grid, theta, basis_t, out, border, align_corners):
     """Thread (n, h, w): out[n, :, h, w] <- bilinear samples of x[n] at the point."""
     t = cuda.grid(1)
     N, C, Ho, Wo = out.shape[0], out.shape[1], out.shape[2], out.shape[3]
     if t < N * Ho * Wo:
         n, h, w = t // (Ho * Wo), (t // Wo) % Ho, t % Wo
-        x0, y0, wx1, wy1, _, _ = _point2(grid, theta, basis, n, h, w, Ho, Wo, x.shape[2],
+        x0, y0, wx1, wy1, _, _ = _point2(grid, theta, basis_t, n, h, w, Ho, Wo, x.shape[2],
                                          x.shape[3], border, align_corners)
         wx0, wy0 = 1.0 - wx1, 1.0 - wy1
         for c in range(C):
@@ -178,7 +178,7 @@ def _sample2d_forward_kernel(x, grid, theta, basis, out, border, align_corners):
 
 
 @cuda.jit
-def _sample2d_grad_x_kernel(grid, theta, basis, grad_out, acc, grad_x, border, align_corners):
+def _sample2d_grad_x_kernel(grid, theta, basis_t, grad_out, acc, grad_x, border, align_corners):
     """Thread (n, c): grad_x[n, c] <- the four taps' shares of grad_out[n, c], points in order.
 
     acc (N C, H W) float64 is the accumulator (grad_x itself, reshaped, if float64).
@@ -192,7 +192,7 @@ def _sample2d_grad_x_kernel(grid, theta, basis, grad_out, acc, grad_x, border, a
             acc[q, k] = 0.0
         for h in range(Ho):
             for w in range(Wo):
-                x0, y0, wx1, wy1, _, _ = _point2(grid, theta, basis, n, h, w, Ho, Wo, H, W,
+                x0, y0, wx1, wy1, _, _ = _point2(grid, theta, basis_t, n, h, w, Ho, Wo, H, W,
                                                  border, align_corners)
                 wx0, wy0, g = 1.0 - wx1, 1.0 - wy1, float(grad_out[n, c, h, w])
                 _add2(acc, q, y0, x0, H, W, wy0 * wx0 * g)
@@ -205,13 +205,13 @@ def _sample2d_grad_x_kernel(grid, theta, basis, grad_out, acc, grad_x, border, a
 
 
 @cuda.jit
-def _sample2d_grad_p_kernel(x, grid, theta, basis, grad_out, gg, border, align_corners):
+def _sample2d_grad_p_kernel(x, grid, theta, basis_t, grad_out, gg, border, align_corners):
     """Thread (n, h, w): gg[n, h Wo + w] <- dL/dgrid = sum_c g dout/d(px, py) · d(px, py)/dgrid."""
     t = cuda.grid(1)
     N, C, Ho, Wo = grad_out.shape[0], grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
     if t < N * Ho * Wo:
         n, h, w = t // (Ho * Wo), (t // Wo) % Ho, t % Wo
-        x0, y0, wx1, wy1, dx, dy = _point2(grid, theta, basis, n, h, w, Ho, Wo, x.shape[2],
+        x0, y0, wx1, wy1, dx, dy = _point2(grid, theta, basis_t, n, h, w, Ho, Wo, x.shape[2],
                                            x.shape[3], border, align_corners)
         sx = 0.0
         sy = 0.0
@@ -225,34 +225,48 @@ def _sample2d_grad_p_kernel(x, grid, theta, basis, grad_out, gg, border, align_c
         gg[n, h * Wo + w, 1] = sy * dy
 
 
-def _forward2d(x, grid, theta, out, border, align_corners, basis=None):
+@cuda.jit
+def _tps_offsets_grad_kernel(basis_t, gg, grad_offsets):
+    """Thread (n, k): grad_offsets[n, k] <- Σ_p basis_t[k, p] gg[n, p], p in order."""
+    t = cuda.grid(1)
+    K = basis_t.shape[0]
+    if t < grad_offsets.shape[0] * K:
+        n, k = t // K, t % K
+        ax, ay = 0.0, 0.0
+        for p in range(basis_t.shape[1]):
+            ax += basis_t[k, p] * gg[n, p, 0]
+            ay += basis_t[k, p] * gg[n, p, 1]
+        grad_offsets[n, k, 0] = ax
+        grad_offsets[n, k, 1] = ay
+
+
+def _forward2d(x, grid, theta, out, border, align_corners, basis_t=None):
     N, Ho, Wo = out.shape[0], out.shape[2], out.shape[3]
-    basis = skip(np.float64, 2) if basis is None else basis
-    _launch(_sample2d_forward_kernel, N * Ho * Wo, x, grid, theta, basis, out, border,
+    basis_t = skip(np.float64, 2) if basis_t is None else basis_t
+    _launch(_sample2d_forward_kernel, N * Ho * Wo, x, grid, theta, basis_t, out, border,
             align_corners)
 
 
 def _backward2d(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border, align_corners,
-                basis=None):
-    tps = basis is not None
-    basis = skip(np.float64, 2) if basis is None else basis
+                basis_t=None):
+    tps = basis_t is not None
+    basis_t = skip(np.float64, 2) if basis_t is None else basis_t
     N, C, H, W = x.shape
     Ho, Wo = grad_out.shape[2], grad_out.shape[3]
     if grad_x.size > 0:
         acc = grad_x.reshape(N * C, H * W) if grad_x.dtype == np.float64 else \
             cuda.device_array((N * C, H * W), np.float64)
-        _launch(_sample2d_grad_x_kernel, N * C, grid, theta, basis, grad_out, acc, grad_x,
+        _launch(_sample2d_grad_x_kernel, N * C, grid, theta, basis_t, grad_out, acc, grad_x,
                 border, align_corners)
     if grad_grid.size > 0:                     # straight into grad_grid's dtype
-        _launch(_sample2d_grad_p_kernel, N * Ho * Wo, x, grid, theta, basis, grad_out,
+        _launch(_sample2d_grad_p_kernel, N * Ho * Wo, x, grid, theta, basis_t, grad_out,
                 grad_grid.reshape(N, Ho * Wo, 2), border, align_corners)
     if grad_theta.size > 0:                    # through dL/dgrid in float64
         gg = cuda.device_array((N, Ho * Wo, 2), np.float64)
-        _launch(_sample2d_grad_p_kernel, N * Ho * Wo, x, grid, theta, basis, grad_out, gg,
+        _launch(_sample2d_grad_p_kernel, N * Ho * Wo, x, grid, theta, basis_t, grad_out, gg,
                 border, align_corners)
-        if tps:                                # dL/doffsets = basisᵀ dL/dgrid
-            from .grids import tps_grid_backward
-            tps_grid_backward(basis, gg.reshape(N, Ho, Wo, 2), grad_theta)
+        if tps:                                # dL/doffsets = basis_t dL/dgrid
+            _launch(_tps_offsets_grad_kernel, N * basis_t.shape[0], basis_t, gg, grad_theta)
         elif theta.shape[1] == 3:                # the homography's own chain rule
             from .grids import projective_grid_backward
             projective_grid_backward(theta, gg.reshape(N, Ho, Wo, 2), grad_theta, align_corners)
@@ -307,18 +321,18 @@ def affine_grid_sample_backward(x, theta, grad_out, grad_x, grad_theta, border, 
     _backward2d(x, none, theta, grad_out, grad_x, none, grad_theta, border, align_corners)
 
 
-def tps_grid_sample_forward(x, offsets, basis, out, border, align_corners):
-    """out (N, C, Ho, Wo) <- grid_sample(x, tps_grid(offsets (N, K, 2))), basis (Ho Wo, K)
-    float64; the grid is never stored."""
-    _forward2d(x, skip(offsets.dtype, 4), offsets, out, border, align_corners, basis)
+def tps_grid_sample_forward(x, offsets, basis_t, out, border, align_corners):
+    """out (N, C, Ho, Wo) <- grid_sample(x, tps_grid(offsets (N, K, 2))); basis_t (K, Ho Wo)
+    float64 is the TPS basis transposed; the grid is never stored."""
+    _forward2d(x, skip(offsets.dtype, 4), offsets, out, border, align_corners, basis_t)
 
 
-def tps_grid_sample_backward(x, offsets, basis, grad_out, grad_x, grad_offsets, border,
+def tps_grid_sample_backward(x, offsets, basis_t, grad_out, grad_x, grad_offsets, border,
                              align_corners):
     """grad_x (N, C, H, W) and grad_offsets (N, K, 2) of the fused TPS op (size-0: skipped)."""
     none = skip(offsets.dtype, 4)
     _backward2d(x, none, offsets, grad_out, grad_x, none, grad_offsets, border, align_corners,
-                basis)
+                basis_t)
 
 
 # ---- 1-D kernels (time series): the same maths with one axis ----------------------------
