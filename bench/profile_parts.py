@@ -53,11 +53,10 @@ def conv(n=64, c=32, o=64, k=5, h=12):
     cols = np.empty((kk, chunk * p), np.float32)
     res, gg = np.empty((o, chunk * p), np.float32), np.empty((o, chunk * p), np.float32)
     gw2 = np.zeros((o, kk), np.float32)
-    keep = np.empty(kk * n * p, np.float32)   # the patches, kept from forward to backward
 
     def whole():
-        K.conv2d_forward(x, w, b, out, 1, 1, 0, 0, keep)
-        K.conv2d_backward(x, w, g, gx, gw, gb, 1, 1, 0, 0, keep)
+        K.conv2d_forward(x, w, b, out, 1, 1, 0, 0)
+        K.conv2d_backward(x, w, g, gx, gw, gb, 1, 1, 0, 0)
 
     parts = dict.fromkeys(("im2col (fwd + again for grad_w)", "products", "col2im",
                            "transposes"), 0.0)

@@ -32,16 +32,12 @@ def ref_conv2d(x, w, b=None, stride=(1, 1), padding=(0, 0)):
     return out
 
 
-NO_KEEP = np.zeros(0)        # the kernels' `keep` / `kept` (float64): recompute the patches
-
-
 def _kernel_forward(x, w, b, stride, padding):
     (sh, sw), (ph, pw) = stride, padding
     ho = (x.shape[2] + 2 * ph - w.shape[2]) // sh + 1
     wo = (x.shape[3] + 2 * pw - w.shape[3]) // sw + 1
     out = np.full((x.shape[0], w.shape[0], ho, wo), np.nan, x.dtype)
-    K.conv2d_forward(x, w, np.zeros(0, x.dtype) if b is None else b, out, sh, sw, ph, pw,
-                      np.zeros(0, x.dtype))
+    K.conv2d_forward(x, w, np.zeros(0, x.dtype) if b is None else b, out, sh, sw, ph, pw)
     return out
 
 
@@ -74,19 +70,17 @@ def test_kernel_backward_is_the_adjoint_and_skips(rng):
     stride, padding = (2, 1), (1, 2)
     g = rng.standard_normal(_kernel_forward(x, w, b, stride, padding).shape)
     gx, gw, gb = np.empty_like(x), np.empty_like(w), np.empty(3)
-    K.conv2d_backward(x, w, g, gx, gw, gb, *stride, *padding, NO_KEEP)
+    K.conv2d_backward(x, w, g, gx, gw, gb, *stride, *padding)
     # linearity: <g, conv(x, w)> = <gx, x> = <gw, w>
     inner = np.sum(g * _kernel_forward(x, w, b, stride, padding))
     assert np.isclose(np.sum(gx * x), inner, rtol=1e-12)
     assert np.isclose(np.sum(gw * w), inner, rtol=1e-12)
     np.testing.assert_allclose(gb, g.sum(axis=(0, 2, 3)), rtol=1e-12)
     gw2 = np.empty_like(w)
-    K.conv2d_backward(x, w, g, np.empty((0, 0, 0, 0)), gw2, np.zeros(0), *stride, *padding,
-                      NO_KEEP)
+    K.conv2d_backward(x, w, g, np.empty((0, 0, 0, 0)), gw2, np.zeros(0), *stride, *padding)
     np.testing.assert_array_equal(gw2, gw)
     gx2 = np.empty_like(x)
-    K.conv2d_backward(x, w, g, gx2, np.empty((0, 0, 0, 0)), np.zeros(0), *stride, *padding,
-                      NO_KEEP)
+    K.conv2d_backward(x, w, g, gx2, np.empty((0, 0, 0, 0)), np.zeros(0), *stride, *padding)
     np.testing.assert_array_equal(gx2, gx)
 
 
@@ -100,11 +94,11 @@ def test_kernel_in_several_chunks(rng):
     np.testing.assert_allclose(out, ref_conv2d(x, w, b, (1, 1), (1, 1)), rtol=1e-12, atol=1e-12)
     g = rng.standard_normal(out.shape)
     gx, gw, gb = np.empty_like(x), np.empty_like(w), np.empty_like(b)
-    K.conv2d_backward(x, w, g, gx, gw, gb, 1, 1, 1, 1, NO_KEEP)
+    K.conv2d_backward(x, w, g, gx, gw, gb, 1, 1, 1, 1)
     sum_w, sum_b = np.zeros_like(w), np.zeros_like(b)
     for n in range(3):
         gx1, gw1, gb1 = np.empty_like(x[:1]), np.empty_like(w), np.empty_like(b)
-        K.conv2d_backward(x[n:n + 1], w, g[n:n + 1], gx1, gw1, gb1, 1, 1, 1, 1, NO_KEEP)
+        K.conv2d_backward(x[n:n + 1], w, g[n:n + 1], gx1, gw1, gb1, 1, 1, 1, 1)
         np.testing.assert_allclose(gx[n:n + 1], gx1, rtol=1e-12, atol=1e-12)
         sum_w, sum_b = sum_w + gw1, sum_b + gb1
     np.testing.assert_allclose(gw, sum_w, rtol=1e-12, atol=1e-12)
@@ -262,32 +256,3 @@ def _t(shape, dtype=np.float32):
 def test_errors(call, exc, msg):
     with pytest.raises(exc, match=msg):
         call()
-
-
-def test_patches_kept_by_the_forward_give_the_same_gradients_bit_for_bit(rng):
-    """With a keep buffer the forward stores every chunk's patches and the backward reads
-    them instead of running im2col again: the same bytes, in several chunks too; the
-    Conv2d op keeps them only when a backward can follow."""
-    side = math.isqrt(K.conv.CHUNK_COLUMNS // 2)
-    x, w, b = (rng.standard_normal(s) for s in ((3, 2, side, side), (2, 2, 3, 3), (2,)))
-    out = np.empty((3, 2, side, side))
-    keep = np.full(2 * 3 * 3 * 3 * side * side, np.nan)
-    K.conv2d_forward(x, w, b, out, 1, 1, 1, 1, keep)
-    assert not np.isnan(keep).any()
-    np.testing.assert_array_equal(out, _kernel_forward(x, w, b, (1, 1), (1, 1)))
-    g = rng.standard_normal(out.shape)
-    grads = []
-    for kept in (keep, NO_KEEP):
-        gx, gw, gb = np.empty_like(x), np.empty_like(w), np.empty_like(b)
-        K.conv2d_backward(x, w, g, gx, gw, gb, 1, 1, 1, 1, kept)
-        grads.append((gx, gw, gb))
-    for a, c in zip(*grads):
-        np.testing.assert_array_equal(a, c)
-    import minstn
-    from minstn.ops.conv import Conv2d
-    xt, wt = minstn.Tensor(x), minstn.Tensor(w, requires_grad=True)
-    y = Conv2d.apply(xt, wt, None, (1, 1), (1, 1))
-    assert y._node.ctx.saved_tensors[2].size == keep.size              # training: kept
-    with minstn.no_grad():
-        y = Conv2d.apply(xt, wt, None, (1, 1), (1, 1))
-    assert y._node is None and y.requires_grad is False

@@ -93,7 +93,6 @@ class Function:
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         record = is_grad_enabled() and any(needs)
         ctx = Context(device, needs)
-        ctx.recording = record            # a backward may follow (ops may keep buffers for it)
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         with no_grad():
             out = cls.forward(ctx, *raw)

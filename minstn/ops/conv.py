@@ -35,26 +35,22 @@ class Conv2d(Function):
         o, _, kh, kw = w.shape
         out = be.empty((n, o, (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1),
                        x.dtype)                                        # (N, O, Ho, Wo)
-        # the CPU kernels keep their im2col patches for grad_w when it will be asked for
-        keep = (be.empty((w[0].size * out.shape[2] * out.shape[3] * n,), x.dtype)
-                if ctx.recording and ctx.needs_input_grad[1] and ctx.device == "cpu"
-                else empty(x.dtype, ctx.device))
         be.conv2d_forward(x, w, empty(x.dtype, ctx.device) if b is None else c(b), out,
-                          sh, sw, ph, pw, keep)
-        ctx.save_for_backward(x, w, keep)
+                          sh, sw, ph, pw)
+        ctx.save_for_backward(x, w)
         ctx.stride, ctx.padding = stride, padding
         return out
 
     @staticmethod
     def backward(ctx, g):
-        x, w, keep = ctx.saved_tensors
+        x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         be = backend(ctx.device)
         gx = be.empty_like(x) if need_x else be.skip(x.dtype, 4)      # (N, C, H, W)
         gw = be.empty_like(w) if need_w else be.skip(w.dtype, 4)      # (O, C, kh, kw)
         gb = be.empty((w.shape[0],), w.dtype) if need_b else empty(w.dtype, ctx.device)  # (O,)
         (sh, sw), (ph, pw) = ctx.stride, ctx.padding
-        be.conv2d_backward(x, w, c(g), gx, gw, gb, sh, sw, ph, pw, keep)
+        be.conv2d_backward(x, w, c(g), gx, gw, gb, sh, sw, ph, pw)
         return (gx if need_x else None, gw if need_w else None, gb if need_b else None,
                 None, None)
 

@@ -20,12 +20,6 @@ thread count here is BLAS's (OPENBLAS_NUM_THREADS), not numba.set_num_threads.
 grad_w is summed chunk by chunk in a fixed order: results are deterministic.
 conv1d runs these kernels on (N, C, 1, L) views.
 
-Keeping the patches: grad_w needs the same cols as the forward. Given a `keep`
-buffer of K*N*P entries, the forward writes every chunk's cols into it (chunk after
-chunk, each contiguous) and the backward reads them back instead of running im2col
-again; a size-0 `keep` means recompute (no memory kept, e.g. in evaluation). On the
-ST-CNN's layers im2col is 10-25% of a layer's forward + backward time.
-
 Indices in the copy loops are unsigned (`_u`): Numba adds a negative-index
 wrap-around test to every signed array access, and that test alone stops LLVM
 from vectorising these short loops (5-10x slower). Every `_u` value is >= 0.
@@ -140,12 +134,11 @@ def _chunk_size(n, k, p):
 
 
 @njit(cache=True)
-def conv2d_forward(x, w, b, out, sh, sw, ph, pw, keep):
+def conv2d_forward(x, w, b, out, sh, sw, ph, pw):
     """out = conv2d(x, w) + b: PyTorch's cross-correlation with stride and zero padding.
 
     x (N, C, H, W), w (O, C, kh, kw), b (O,) or (0,) for no bias,
-    out (N, O, Ho, Wo) with Ho = (H + 2 ph - kh) // sh + 1, Wo likewise;
-    keep (K N P,) receives the patches for the backward, or (0,).
+    out (N, O, Ho, Wo) with Ho = (H + 2 ph - kh) // sh + 1, Wo likewise.
     out[n, o, oh, ow] = b[o] + sum_{c,i,j} w[o, c, i, j] x[n, c, oh sh - ph + i, ow sw - pw + j]
     """
     n, o_n, ho, wo = out.shape
@@ -153,12 +146,11 @@ def conv2d_forward(x, w, b, out, sh, sw, ph, pw, keep):
     k, p = w.shape[1] * kh * kw, ho * wo
     w2 = w.reshape(o_n, k)                                     # (O, K)
     chunk = _chunk_size(n, k, p)
-    cols_buf = keep if keep.size > 0 else np.empty(k * chunk * p, x.dtype)
+    cols_buf = np.empty(k * chunk * p, x.dtype)
     res_buf = np.empty(o_n * chunk * p, x.dtype)
     for n0 in range(0, n, chunk):
         nc = min(chunk, n - n0)
-        c0 = k * n0 * p if keep.size > 0 else 0                # where this chunk's cols go
-        cols = cols_buf[c0:c0 + k * nc * p].reshape(k, nc * p)  # (K, nc*P)
+        cols = cols_buf[:k * nc * p].reshape(k, nc * p)        # (K, nc*P)
         res = res_buf[:o_n * nc * p].reshape(o_n, nc * p)      # (O, nc*P)
         _im2col(x, n0, cols, kh, kw, sh, sw, ph, pw, ho, wo)
         np.dot(w2, cols, res)
@@ -166,13 +158,12 @@ def conv2d_forward(x, w, b, out, sh, sw, ph, pw, keep):
 
 
 @njit(cache=True)
-def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw, kept):
+def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
     """Gradients of conv2d_forward; a grad array of size 0 is not computed.
 
     x (N, C, H, W), w (O, C, kh, kw), grad_out (N, O, Ho, Wo) -> writes
     grad_x (N, C, H, W) = col2im(w2^T g), grad_w (O, C, kh, kw) = g cols^T,
-    grad_b (O,) = sum over n, oh, ow of grad_out. kept: the forward's `keep` (read
-    only), or (0,) to run im2col again.
+    grad_b (O,) = sum over n, oh, ow of grad_out.
     """
     n, o_n, ho, wo = grad_out.shape
     kh, kw = w.shape[2], w.shape[3]
@@ -194,16 +185,14 @@ def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw, kept
     if not (need_w or need_x):
         return
     chunk = _chunk_size(n, k, p)
-    cols_buf = np.empty(k * chunk * p, x.dtype)                # im2col, then grad_cols
+    cols_buf = np.empty(k * chunk * p, x.dtype)
     g_buf = np.empty(o_n * chunk * p, x.dtype)
     for n0 in range(0, n, chunk):
         nc = min(chunk, n - n0)
         cols = cols_buf[:k * nc * p].reshape(k, nc * p)        # (K, nc*P)
         g = g_buf[:o_n * nc * p].reshape(o_n, nc * p)          # (O, nc*P)
         _chunk_grad(grad_out, n0, g)
-        if need_w and kept.size > 0:
-            gw2 += np.dot(g, kept[k * n0 * p:k * (n0 + nc) * p].reshape(k, nc * p).T)
-        elif need_w:
+        if need_w:
             _im2col(x, n0, cols, kh, kw, sh, sw, ph, pw, ho, wo)
             gw2 += np.dot(g, cols.T)                           # (O, K)
         if need_x:

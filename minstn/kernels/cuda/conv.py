@@ -122,12 +122,11 @@ def _splits(n):
     return (n + per - 1) // per
 
 
-def conv2d_forward(x, w, b, out, sh, sw, ph, pw, keep):
+def conv2d_forward(x, w, b, out, sh, sw, ph, pw):
     """out = conv2d(x, w) + b: PyTorch's cross-correlation with stride and zero padding.
 
     x (N, C, H, W), w (O, C, kh, kw), b (O,) or (0,) for no bias,
     out (N, O, Ho, Wo) with Ho = (H + 2 ph - kh) // sh + 1, Wo likewise.
-    keep: unused here (the CPU keeps its im2col patches in it; these direct kernels have none).
     out[n, o, oh, ow] = b[o] + sum_{c,i,j} w[o, c, i, j] x[n, c, oh sh - ph + i, ow sw - pw + j]
     """
     if out.size:
@@ -135,8 +134,8 @@ def conv2d_forward(x, w, b, out, sh, sw, ph, pw, keep):
         _conv_forward_kernel[blocks, threads](x, w, b, out, sh, sw, ph, pw)
 
 
-def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw, kept):
-    """Gradients of conv2d_forward; a grad array of size 0 is not computed (kept: unused).
+def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
+    """Gradients of conv2d_forward; a grad array of size 0 is not computed.
 
     x (N, C, H, W), w (O, C, kh, kw), grad_out (N, O, Ho, Wo) -> writes
     grad_x (N, C, H, W), grad_w (O, C, kh, kw), grad_b (O,) = sum over n, oh, ow of grad_out.
