@@ -128,7 +128,8 @@ def child(framework, row, threads, samples, number, warmup):
         for _ in range(number):
             step()
         times.append((time.perf_counter() - t0) / number)
-    print(json.dumps({"ms": statistics.median(times) * 1e3, "all_ms": [t * 1e3 for t in times],
+    print(json.dumps({"minstn": os.path.dirname(minstn.__file__),
+                      "ms": statistics.median(times) * 1e3, "all_ms": [t * 1e3 for t in times],
                       "check": np.asarray(check, np.float64).ravel()[:64].tolist(),
                       "params": int(model.num_parameters())}))
 
@@ -210,6 +211,7 @@ def main(argv=None):
         for k, v in res["parts_ms"].items():
             print(f"  {v:7.2f} ms  {100 * v / res['ms_per_step_profiled']:5.1f}%  {k}")
         return res
+    sys.path[:0] = [ROOT]                        # this checkout's minstn, not an installed one
     if args.child:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         fw, row, threads = args.child
