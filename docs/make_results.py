@@ -35,6 +35,8 @@ SOURCES = {
                       "results/same_image/x3-cnn-random-default-seeds12/results.json"],
     # experiment 3 at 2x the sweep's steps: one `--minutes 120` sweep
     "same_image_2x": "results/same_image/sweep-minutes120/results.json",
+    # beyond affine: the paper's distorted-MNIST table (FCN / CNN / ST-* on R, RTS, P, E)
+    "distortions": "results/distortions/default-3seeds/results.json",
 }
 SAME_IMAGE_BUDGETS = ("same_image", "same_image_2x", "same_image_3x")   # the budget table's rows
 SETTINGS = ("lr", "identity", "random-default", "random", "cnn")
@@ -250,11 +252,48 @@ def table_same_image_budget(sweeps):
     return "\n".join(rows)
 
 
+def table_distortions(r):
+    """Test error mean ± std over seeds per model and distortion, the paper's beside it, and
+    the two checks the issue asks for: each ST model against its own base model, and which
+    transformer is best on E."""
+    dists = list(r["distortions"])
+    order = list(r["paper"])                       # R, RTS, P, E as in the paper's table
+    err, std, paper = r["test_error"], r["test_error_std"], r["paper"]
+    cell = lambda m, d: (f"{100 * err[m][d]:.2f} ± {100 * std[m][d]:.2f} "
+                         f"({paper[m][['R', 'RTS', 'P', 'E'].index(d)]:.1f})")
+    rows = ["| model | params (R) | " + " | ".join(dists) + " |",
+            "| --- | --- | " + " | ".join("---" for _ in dists) + " |"]
+    params = {x["model"]: x["params"] for x in r["runs"] if x["distortion"] == dists[0]}
+    for m in [m for m in order if m in err]:
+        rows.append(f"| {m} | {params[m]:,} | " + " | ".join(cell(m, d) for d in dists) + " |")
+    rows += ["", "| check | " + " | ".join(dists) + " |",
+             "| --- | " + " | ".join("---" for _ in dists) + " |"]
+    for m in [m for m in order if m.startswith("st-") and m in err]:
+        base = "cnn" if "cnn" in m else "fcn"
+        marks = [("yes" if err[m][d] < err[base][d] else "**no**") +
+                 f" ({100 * (err[m][d] - err[base][d]):+.2f})" for d in dists]
+        rows.append(f"| {m} < {base} | " + " | ".join(marks) + " |")
+    for fam in ("st-fcn", "st-cnn"):
+        kinds = [m for m in err if m.startswith(fam + "-")]
+        if kinds:
+            best = [min(kinds, key=lambda m: err[m][d]).rsplit("-", 1)[1] for d in dists]
+            rows.append(f"| best {fam.upper()} transformer | " + " | ".join(best) + " |")
+    env = r["environment"]
+    rows += ["", f"Run: `{SOURCES['distortions']}` — {r['steps']:,} steps of batch "
+                 f"{r['config']['batch_size']} per cell, seeds {r['seeds']}, test error on "
+                 f"{r['config'].get('n_test') or 10000:,} distorted test digits (the paper's in "
+                 f"brackets), {r['wall_time_s']['total'] / 60:.1f} min in all with "
+                 f"{r['config']['workers']} worker processes, {env['cpu']}, commit "
+                 f"{env.get('git_commit', '?')}."]
+    return "\n".join(rows)
+
+
 TABLES = {"rts": table_rts, "rts_default": lambda r: table_rts(r, "rts_default"),
           "rts_search": table_rts_search, "timeseries": table_timeseries, "addition": table_addition,
           "same_image": table_same_image,
           "same_image_2x": lambda r: table_same_image(r, "same_image_2x"),
-          "same_image_3x": table_same_image_3x, "same_image_budget": table_same_image_budget}
+          "same_image_3x": table_same_image_3x, "same_image_budget": table_same_image_budget,
+          "distortions": table_distortions}
 
 
 def load_budgets(_name):
