@@ -15,7 +15,6 @@ compiler can keep them in registers and vectorise along the row. Indices are
 unsigned (`_u`, as in conv.py): no wrap-around test on each access.
 """
 import numba
-import numpy as np
 from numba import uint64 as _u
 
 _inline = numba.njit(cache=True, inline="always")
