@@ -66,33 +66,50 @@ def build(row):
     return timeseries.build_model("lstm" if row == "exp4-lstm" else "stn", args, 84, 0)
 
 
-def child(framework, row, threads, samples, number, warmup):
-    """Runs in a fresh process: time the row's step; print one JSON line."""
+LR, LOC_LR_SCALE = 1e-3, 0.1           # the demos' Adam: localisation nets at 0.1x
+
+
+def batch_of(row):
+    """A fixed random batch (x, y) of the row's shape, as NumPy arrays."""
     import numpy as np
-    import minstn
-    import minstn.functional as F
-    from minstn import optim
-    from minstn.train import param_groups
-    demo, _, batch, shape, loss = ROWS[row]
+    _, _, batch, shape, loss = ROWS[row]
     rng = np.random.default_rng(1)
     x = rng.standard_normal((batch, *shape)).astype(np.float32)
     y = (rng.integers(0, 2, batch).astype(np.float32) if loss == "bce" else
          rng.integers(0, 10 if loss == "ce10" else 19, batch))
-    model = build(row)
-    lr, scale = 1e-3, 0.1
-    if framework == "minstn":
-        opt = optim.Adam(param_groups(model, lr, scale), lr=lr)
-        xt = minstn.Tensor(x)
-        lossf = (F.binary_cross_entropy_with_logits if loss == "bce" else F.cross_entropy)
+    return x, y
 
-        def step():
-            out = lossf(model(xt), y)
-            opt.zero_grad()
-            out.backward()
-            opt.step()
+
+def minstn_step(model, row, x, y):
+    """One minstn training step of the demo's kind (Adam, param groups, loss), as a function."""
+    import minstn
+    import minstn.functional as F
+    from minstn import optim
+    from minstn.train import param_groups
+    opt = optim.Adam(param_groups(model, LR, LOC_LR_SCALE), lr=LR)
+    xt = minstn.Tensor(x)
+    lossf = F.binary_cross_entropy_with_logits if ROWS[row][4] == "bce" else F.cross_entropy
+
+    def step():
+        out = lossf(model(xt), y)
+        opt.zero_grad()
+        out.backward()
+        opt.step()
+    return step
+
+
+def child(framework, row, threads, samples, number, warmup):
+    """Runs in a fresh process: time the row's step; print one JSON line."""
+    import numpy as np
+    import minstn
+    x, y = batch_of(row)
+    model = build(row)
+    lr, scale, loss = LR, LOC_LR_SCALE, ROWS[row][4]
+    if framework == "minstn":
+        step = minstn_step(model, row, x, y)
         model.eval()
         with minstn.no_grad():
-            check = model(xt).numpy()
+            check = model(minstn.Tensor(x)).numpy()
         model.train()
     else:
         import torch
@@ -138,25 +155,8 @@ def profile(row, steps=20):
     """{part: ms per step} of minstn's training step of `row` (see the module docstring)."""
     import cProfile
     import pstats
-    import numpy as np
-    import minstn
-    import minstn.functional as F
-    from minstn import optim
-    from minstn.train import param_groups
-    _, _, batch, shape, loss = ROWS[row]
-    rng = np.random.default_rng(1)
-    x = minstn.Tensor(rng.standard_normal((batch, *shape)).astype(np.float32))
-    y = (rng.integers(0, 2, batch).astype(np.float32) if loss == "bce" else
-         rng.integers(0, 10 if loss == "ce10" else 19, batch))
-    model = build(row)
-    opt = optim.Adam(param_groups(model, 1e-3, 0.1), lr=1e-3)
-    lossf = F.binary_cross_entropy_with_logits if loss == "bce" else F.cross_entropy
-
-    def step():
-        out = lossf(model(x), y)
-        opt.zero_grad()
-        out.backward()
-        opt.step()
+    x, y = batch_of(row)
+    step = minstn_step(build(row), row, x, y)
     for _ in range(3):
         step()
     prof = cProfile.Profile()
