@@ -453,29 +453,34 @@ def test_backward_is_deterministic():
             numba.set_num_threads(before)
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_parallel_kernels_equal_the_serial_loop(fused):
+@pytest.mark.parametrize("points", ["grid", "affine", "tps"])
+def test_parallel_kernels_equal_the_serial_loop(points):
     """Above GRAIN outputs the batch runs in parallel blocks: the same bytes as one loop."""
     from minstn.kernels.cpu import grid_sample as G
+    from minstn.ops.grids import tps_basis_t
     rng = np.random.default_rng(16)
     x = rng.standard_normal((5, 2, 9, 7)).astype(np.float32)
     theta = (np.eye(2, 3) + 0.2 * rng.standard_normal((5, 2, 3))).astype(np.float32)
     grid = rng.uniform(-1.2, 1.2, (5, 6, 8, 2)).astype(np.float32)
     go = rng.standard_normal((5, 2, 6, 8)).astype(np.float32)
-    if fused:
-        grid = np.empty((0, 0, 0, 2), np.float32)
-    else:
+    basis_t = G._NO_BASIS
+    if points == "grid":
         theta = np.empty((0, 2, 3), np.float32)
+    else:
+        grid = np.empty((0, 0, 0, 2), np.float32)
+    if points == "tps":                           # offsets of a 3x3 layout, its basis (9, 6*8)
+        theta = (0.2 * rng.standard_normal((5, 9, 2))).astype(np.float32)
+        basis_t = tps_basis_t((3, 3), 6, 8)
     results = []
     for parallel in (True, False):
         out, gx = np.empty_like(go), np.empty_like(x)
         gg, gt = np.empty_like(grid), np.empty_like(theta)
         if parallel:
-            G._sample2d_forward(x, grid, theta, out, False, False)
-            G._sample2d_backward(x, grid, theta, go, gx, gg, gt, False, False)
+            G._sample2d_forward(x, grid, theta, basis_t, out, False, False)
+            G._sample2d_backward(x, grid, theta, basis_t, go, gx, gg, gt, False, False)
         else:
-            G._forward2d_block(x, grid, theta, out, False, False, 0, 5)
-            G._backward2d_block(x, grid, theta, go, gx, gg, gt, False, False, 0, 5)
+            G._forward2d_block(x, grid, theta, basis_t, out, False, False, 0, 5)
+            G._backward2d_block(x, grid, theta, basis_t, go, gx, gg, gt, False, False, 0, 5)
         results.append([a.tobytes() for a in (out, gx, gg, gt)])
     assert results[0] == results[1]
 
