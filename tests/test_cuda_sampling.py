@@ -74,7 +74,7 @@ def inputs1d(rng):
 def test_same_public_names(K):
     names = lambda m: {n for n, v in vars(m).items() if callable(v) and not n.startswith("_")
                        and getattr(v, "__module__", None) == m.__name__}
-    assert names(K) == names(cpu_k) and len(names(K)) == 14
+    assert names(K) == names(cpu_k) and len(names(K)) == 16
 
 
 # ---- CPU vs CUDA, float32 --------------------------------------------------------------------
