@@ -80,28 +80,9 @@ class TPSGrid(Function):
         return go, None, None, None
 
 
-class TPSGridSample(Function):
-    """x (N, C, H, W), offsets (N, K, 2), basis_t (K, Ho Wo), out_size (Ho, Wo)  →  (N, C, Ho, Wo)"""
-
-    @staticmethod
-    def forward(ctx, x, offsets, basis_t, out_size, border, align_corners):
-        be = backend(ctx.device)
-        x, offsets = c(x), c(offsets)
-        out = be.empty((x.shape[0], x.shape[1], *out_size), x.dtype)
-        be.tps_grid_sample_forward(x, offsets, basis_t, out, border, align_corners)
-        ctx.save_for_backward(x, offsets)
-        ctx.basis_t, ctx.flags = basis_t, (border, align_corners)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        x, offsets = ctx.saved_tensors
-        need_x, need_o = ctx.needs_input_grad[:2]
-        be = backend(ctx.device)
-        gx = be.empty_like(x) if need_x else be.skip(x.dtype, 4)
-        go = be.empty_like(offsets) if need_o else be.skip(offsets.dtype, 3)
-        be.tps_grid_sample_backward(x, offsets, ctx.basis_t, c(g), gx, go, *ctx.flags)
-        return gx if need_x else None, go if need_o else None, None, None, None, None
+class TPSGridSample(_Sampler):
+    """x (N, C, H, W), offsets (N, K, 2), out_size (Ho, Wo), basis_t (K, Ho Wo)  →  (N, C, Ho, Wo)"""
+    kernel = "tps_grid_sample"
 
 
 class ProjectiveGridSample(_Sampler):
@@ -245,4 +226,4 @@ def tps_grid_sample(input, offsets, out_size=None, ctrl=(4, 4), padding_mode="ze
     hw = _out_size(out_size, input.shape, 4)
     align_corners = _flag("align_corners", align_corners)
     basis_t = tps_basis_t(layout, hw[0], hw[1], align_corners, offsets.device)
-    return TPSGridSample.apply(input, offsets, basis_t, hw, _border(padding_mode), align_corners)
+    return TPSGridSample.apply(input, offsets, hw, _border(padding_mode), align_corners, basis_t)

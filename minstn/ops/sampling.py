@@ -141,19 +141,20 @@ class AffineGrid(Function):
 
 
 class _Sampler(Function):
-    """The four samplers share one shape of op: input x and a differentiable p (a grid or
-    θ) go to the kernels `<kernel>_forward` / `<kernel>_backward`, and the output is
-    (N, C, *out_size). Subclasses name the kernel and document the shapes."""
+    """The samplers share one shape of op: input x and a differentiable p (a grid, θ or TPS
+    offsets) go to the kernels `<kernel>_forward` / `<kernel>_backward`, and the output is
+    (N, C, *out_size). Subclasses name the kernel and document the shapes. Arguments after
+    align_corners (the TPS basis) are constants passed on, last, to both kernels."""
     kernel = ""
 
     @classmethod
-    def forward(cls, ctx, x, p, out_size, border, align_corners):
+    def forward(cls, ctx, x, p, out_size, border, align_corners, *consts):
         be = backend(ctx.device)
         x, p = c(x), c(p)
         out = be.empty((x.shape[0], x.shape[1], *out_size), x.dtype)
-        getattr(be, cls.kernel + "_forward")(x, p, out, border, align_corners)
+        getattr(be, cls.kernel + "_forward")(x, p, out, border, align_corners, *consts)
         ctx.save_for_backward(x, p)
-        ctx.flags = border, align_corners
+        ctx.flags = (border, align_corners, *consts)
         return out
 
     @classmethod
@@ -164,7 +165,7 @@ class _Sampler(Function):
         gx = be.empty_like(x) if need_x else _skip(be, x)
         gp = be.empty_like(p) if need_p else _skip(be, p)
         getattr(be, cls.kernel + "_backward")(x, p, c(g), gx, gp, *ctx.flags)
-        return gx if need_x else None, gp if need_p else None, None, None, None
+        return (gx if need_x else None, gp if need_p else None, None) + (None,) * len(ctx.flags)
 
 
 class GridSample(_Sampler):

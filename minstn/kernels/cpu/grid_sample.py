@@ -506,15 +506,15 @@ def affine_grid_sample_backward(x, theta, grad_out, grad_x, grad_theta, border, 
                 np.empty((0, 0, 0, 2), theta.dtype), grad_theta, border, align_corners)
 
 
-def tps_grid_sample_forward(x, offsets, basis_t, out, border, align_corners):
+def tps_grid_sample_forward(x, offsets, out, border, align_corners, basis_t):
     """out (N, C, Ho, Wo) <- grid_sample(x, tps_grid(offsets (N, K, 2))); basis_t (K, Ho Wo)
     float64 is the TPS basis transposed; the grid is never stored."""
     _forward2d(x, np.empty((0, 0, 0, 2), offsets.dtype), offsets, out, border, align_corners,
                basis_t)
 
 
-def tps_grid_sample_backward(x, offsets, basis_t, grad_out, grad_x, grad_offsets, border,
-                             align_corners):
+def tps_grid_sample_backward(x, offsets, grad_out, grad_x, grad_offsets, border, align_corners,
+                             basis_t):
     """grad_x (N, C, H, W) and grad_offsets (N, K, 2) of the fused TPS op (size-0: skipped)."""
     _backward2d(x, np.empty((0, 0, 0, 2), offsets.dtype), offsets, grad_out, grad_x,
                 np.empty((0, 0, 0, 2), offsets.dtype), grad_offsets, border, align_corners,

@@ -249,7 +249,6 @@ def _forward2d(x, grid, theta, out, border, align_corners, basis_t=None):
 
 def _backward2d(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border, align_corners,
                 basis_t=None):
-    tps = basis_t is not None
     basis_t = skip(np.float64, 2) if basis_t is None else basis_t
     N, C, H, W = x.shape
     Ho, Wo = grad_out.shape[2], grad_out.shape[3]
@@ -265,9 +264,9 @@ def _backward2d(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
         gg = cuda.device_array((N, Ho * Wo, 2), np.float64)
         _launch(_sample2d_grad_p_kernel, N * Ho * Wo, x, grid, theta, basis_t, grad_out, gg,
                 border, align_corners)
-        if tps:                                # dL/doffsets = basis_t dL/dgrid
+        if theta.shape[2] == 2:                # TPS offsets: dL/doffsets = basis_t dL/dgrid
             _launch(_tps_offsets_grad_kernel, N * basis_t.shape[0], basis_t, gg, grad_theta)
-        elif theta.shape[1] == 3:                # the homography's own chain rule
+        elif theta.shape[1] == 3:              # the homography's own chain rule
             from .grids import projective_grid_backward
             projective_grid_backward(theta, gg.reshape(N, Ho, Wo, 2), grad_theta, align_corners)
         else:
@@ -321,14 +320,14 @@ def affine_grid_sample_backward(x, theta, grad_out, grad_x, grad_theta, border, 
     _backward2d(x, none, theta, grad_out, grad_x, none, grad_theta, border, align_corners)
 
 
-def tps_grid_sample_forward(x, offsets, basis_t, out, border, align_corners):
+def tps_grid_sample_forward(x, offsets, out, border, align_corners, basis_t):
     """out (N, C, Ho, Wo) <- grid_sample(x, tps_grid(offsets (N, K, 2))); basis_t (K, Ho Wo)
     float64 is the TPS basis transposed; the grid is never stored."""
     _forward2d(x, skip(offsets.dtype, 4), offsets, out, border, align_corners, basis_t)
 
 
-def tps_grid_sample_backward(x, offsets, basis_t, grad_out, grad_x, grad_offsets, border,
-                             align_corners):
+def tps_grid_sample_backward(x, offsets, grad_out, grad_x, grad_offsets, border, align_corners,
+                             basis_t):
     """grad_x (N, C, H, W) and grad_offsets (N, K, 2) of the fused TPS op (size-0: skipped)."""
     none = skip(offsets.dtype, 4)
     _backward2d(x, none, offsets, grad_out, grad_x, none, grad_offsets, border, align_corners,
