@@ -54,12 +54,11 @@ def max_pool2d_forward(x, out, argmax, kh, kw, sh, sw):
     """
     n, c, h, w = x.shape
     ho, wo = out.shape[2], out.shape[3]
+    xf, of, af = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
     if kh == 2 and kw == 2 and sh == 2 and sw == 2:
-        xf, of, af = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
         for pl in numba.prange(n * c):
             _pool2x2_plane(xf, of, af, pl, h, w, ho, wo)
         return
-    xf, of, af = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
     for pl in numba.prange(n * c):
         xb, ob = _u(pl * h * w), _u(pl * ho * wo)
         for oh in range(ho):
