@@ -52,8 +52,8 @@ ROWS = {
 
 
 def build(row):
-    """(minstn model, loss name) of a row, built the way its demo builds it."""
-    sys.path[:0] = [ROOT, os.path.join(ROOT, "demos")]
+    """The minstn model of a row, built the way its demo builds it."""
+    sys.path.insert(0, os.path.join(ROOT, "demos"))
     if row == "exp1-stcnn" or row == "exp1-cnn":
         import rts
         args = rts.parse_args([])
@@ -104,7 +104,6 @@ def child(framework, row, threads, samples, number, warmup):
     import minstn
     x, y = batch_of(row)
     model = build(row)
-    lr, scale, loss = LR, LOC_LR_SCALE, ROWS[row][4]
     if framework == "minstn":
         step = minstn_step(model, row, x, y)
         model.eval()
@@ -114,19 +113,18 @@ def child(framework, row, threads, samples, number, warmup):
     else:
         import torch
         import torch.nn.functional as TF
+        from minstn.train import param_groups
         from twins import twin
         torch.set_num_threads(threads)
-        loc = {id(p) for p in (model.localization_parameters()
-                               if hasattr(model, "localization_parameters") else [])}
-        names = [n for n, p in model.named_parameters() if id(p) in loc]
         tm = twin(model)
-        groups = [{"params": [p for n, p in tm.named_parameters() if n not in names], "lr": lr}]
-        if names:
-            groups.append({"params": [p for n, p in tm.named_parameters() if n in names],
-                           "lr": lr * scale})
-        opt = torch.optim.Adam(groups, lr=lr)
+        name = {id(p): n for n, p in model.named_parameters()}
+        tparams = dict(tm.named_parameters())        # the minstn groups, by parameter name
+        groups = [{"params": [tparams[name[id(p)]] for p in g["params"]], "lr": g["lr"]}
+                  for g in param_groups(model, LR, LOC_LR_SCALE)]
+        opt = torch.optim.Adam(groups, lr=LR)
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        lossf = TF.binary_cross_entropy_with_logits if loss == "bce" else TF.cross_entropy
+        lossf = (TF.binary_cross_entropy_with_logits if ROWS[row][4] == "bce"
+                 else TF.cross_entropy)
 
         def step():
             out = lossf(tm(xt), yt)
