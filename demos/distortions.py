@@ -188,10 +188,9 @@ def checkpoint(out_dir, name, model_name, seed, first_seed):
     return os.path.join(out_dir, f"{name}_{model_name}{tag}.npz")
 
 
-def run_job(args, name, model_name, steps, out_dir, seed=None):
+def run_job(args, name, model_name, steps, out_dir, seed):
     """Train one (distortion, model, seed) for `steps`, keep the best validation state, test it."""
     t0 = time.time()
-    seed = args.seed if seed is None else seed
     minstn.random.manual_seed(seed)
     tr_x, tr_y, val, test = data(args, name, seed)
     model = make_model(model_name, args, DISTORTIONS[name]["canvas"], seed)
