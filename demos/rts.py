@@ -42,7 +42,9 @@ SEEDS = 1                     # seeds --seed, --seed + 1, ...
 WORKERS = 2                   # processes, one core each; one (model, seed) per process
 BATCH_SIZE = 64
 LR = 1e-3
+SCHEDULE = "step"             # "step": ×0.1 at LR_DROPS; "cosine": warm-up, then cosine to 0
 LR_DROPS = (0.6, 0.85)        # ×0.1 at these fractions of training
+WARMUP = 0.03                 # cosine: linear warm-up over this fraction of the steps
 LOC_LR_SCALE = 1.0            # localisation net lr = LR × this
 CANVAS = 42
 ST_OUT = 28                   # side of the transformer's output view
@@ -83,8 +85,13 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=cli.positive_int, default=BATCH_SIZE)
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     p.add_argument("--lr", type=cli.positive_float, default=LR)
+    p.add_argument("--schedule", choices=("step", "cosine"), default=SCHEDULE,
+                   help="step: lr ×0.1 at each --lr-drops fraction; cosine: linear warm-up "
+                        "over --warmup of the steps, then cosine decay to 0")
     p.add_argument("--lr-drops", type=cli.fraction, nargs="*", default=list(LR_DROPS),
-                   help="fractions of training at which the lr is multiplied by 0.1")
+                   help="step schedule: fractions of training at which the lr is multiplied by 0.1")
+    p.add_argument("--warmup", type=cli.fraction, default=WARMUP,
+                   help="cosine schedule: warm-up fraction of the steps")
     p.add_argument("--loc-lr-scale", type=cli.nonneg_float, default=LOC_LR_SCALE)
     p.add_argument("--canvas", type=cli.positive_int, default=CANVAS)
     p.add_argument("--st-out", type=cli.positive_int, default=ST_OUT)
@@ -141,6 +148,13 @@ def make_optimizer(args, model):
     return optim.SGD(groups, lr=args.lr, momentum=0.9)
 
 
+def make_schedule(args, opt, steps):
+    """The learning-rate schedule over `steps` optimizer steps (step() after each one)."""
+    if args.schedule == "cosine":
+        return optim.WarmupCosine(opt, max(1, int(args.warmup * steps)), steps)
+    return optim.StepLR(opt, [int(f * steps) for f in args.lr_drops], 0.1)
+
+
 # ---- data ---------------------------------------------------------------------
 def load_data(args, seed):
     """(train x, y, distorted validation x, y, test x, y); the split and validation set per seed."""
@@ -181,8 +195,7 @@ def run_job(args, name, seed, out_dir):
     model = make_model(name, args, seed)
     opt = make_optimizer(args, model)
     n_batches = len(tr_x) // args.batch_size
-    milestones = [int(f * args.epochs * n_batches) for f in args.lr_drops]
-    sched = optim.StepLR(opt, milestones, 0.1)
+    sched = make_schedule(args, opt, args.epochs * n_batches)
     stream = np.random.default_rng([seed, 1])             # the same images for every model
     curves = {"train_loss": [], "train_acc": [], "val_acc": [], "time_s": []}
     best = (-1.0, 0)
