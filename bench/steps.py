@@ -6,8 +6,8 @@
     python bench/steps.py --profile exp1-stcnn          # where minstn's step time goes
 
 A row is one demo's model, optimizer and batch, as the demo trains it: train mode
-(dropout on), Adam with the localisation nets at 0.1× the learning rate, the demo's
-loss, on a fixed random batch of the demo's shape (drawing and distorting the data is
+(dropout on), Adam with the demo's parameter groups (the localisation nets at its
+--loc-lr-scale: 1.0 in experiment 1, 0.1 in 2 and 4), the demo's loss, on a fixed random batch of the demo's shape (drawing and distorting the data is
 left out: it is the same NumPy code for both). Both frameworks start from the same
 weights (bench/twins.py copies minstn's), and their eval-mode outputs on the batch
 are compared before timing.
@@ -51,22 +51,30 @@ ROWS = {
 }
 
 
+def demo_args(row):
+    """(the row's demo module, its default arguments)."""
+    sys.path.insert(0, os.path.join(ROOT, "demos"))
+    demo = __import__(ROWS[row][0])
+    return demo, demo.parse_args(["--models", "stcnn"] if row == "exp2-stcnn" else [])
+
+
 def build(row):
     """The minstn model of a row, built the way its demo builds it."""
-    sys.path.insert(0, os.path.join(ROOT, "demos"))
-    if row == "exp1-stcnn" or row == "exp1-cnn":
-        import rts
-        args = rts.parse_args([])
-        return rts.make_model("stcnn" if row == "exp1-stcnn" else "cnn", args, 0)
+    demo, args = demo_args(row)
+    if row in ("exp1-stcnn", "exp1-cnn"):
+        return demo.make_model("stcnn" if row == "exp1-stcnn" else "cnn", args, 0)
     if row == "exp2-stcnn":
-        import addition
-        return addition.make_models(addition.parse_args(["--models", "stcnn"]))["stcnn"]
-    import timeseries
-    args = timeseries.parse_args([])
-    return timeseries.build_model("lstm" if row == "exp4-lstm" else "stn", args, 84, 0)
+        return demo.make_models(args)["stcnn"]
+    return demo.build_model("lstm" if row == "exp4-lstm" else "stn", args, 84, 0)
 
 
-LR, LOC_LR_SCALE = 1e-3, 0.1           # the demos' Adam: localisation nets at 0.1x
+def groups(model, row):
+    """The demo's Adam parameter groups: its lr, and its localisation nets' lr scale."""
+    from minstn.train import param_groups
+    return param_groups(model, LR, demo_args(row)[1].loc_lr_scale)
+
+
+LR = 1e-3                              # every demo's Adam lr
 
 
 def batch_of(row):
@@ -85,8 +93,7 @@ def minstn_step(model, row, x, y):
     import minstn
     import minstn.functional as F
     from minstn import optim
-    from minstn.train import param_groups
-    opt = optim.Adam(param_groups(model, LR, LOC_LR_SCALE), lr=LR)
+    opt = optim.Adam(groups(model, row), lr=LR)
     xt = minstn.Tensor(x)
     lossf = F.binary_cross_entropy_with_logits if ROWS[row][4] == "bce" else F.cross_entropy
 
@@ -113,15 +120,13 @@ def child(framework, row, threads, samples, number, warmup):
     else:
         import torch
         import torch.nn.functional as TF
-        from minstn.train import param_groups
         from twins import twin
         torch.set_num_threads(threads)
         tm = twin(model)
         name = {id(p): n for n, p in model.named_parameters()}
         tparams = dict(tm.named_parameters())        # the minstn groups, by parameter name
-        groups = [{"params": [tparams[name[id(p)]] for p in g["params"]], "lr": g["lr"]}
-                  for g in param_groups(model, LR, LOC_LR_SCALE)]
-        opt = torch.optim.Adam(groups, lr=LR)
+        opt = torch.optim.Adam([{"params": [tparams[name[id(p)]] for p in g["params"]],
+                                 "lr": g["lr"]} for g in groups(model, row)], lr=LR)
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         lossf = (TF.binary_cross_entropy_with_logits if ROWS[row][4] == "bce"
                  else TF.cross_entropy)

@@ -68,3 +68,11 @@ def test_the_harness_runs_one_row_in_separate_processes(tmp_path):
     assert row["max_rel_diff_outputs"] < 1e-4                 # same weights, same outputs
     assert row["ratio"] == pytest.approx(row["ms_per_step"]["torch"] / row["ms_per_step"]["minstn"])
     assert "| exp4-lstm |" in p.stdout
+
+
+@pytest.mark.parametrize("row, scale", [("exp1-stcnn", 1.0), ("exp2-stcnn", 0.1), ("exp4-stn", 0.1)])
+def test_steps_use_each_demos_localisation_lr(row, scale):
+    """A row trains as its demo does: experiment 1 keeps the localisation net at the full lr."""
+    assert steps.demo_args(row)[1].loc_lr_scale == scale
+    lrs = sorted({g["lr"] for g in steps.groups(steps.build(row), row)})
+    assert lrs == sorted({steps.LR, steps.LR * scale})
