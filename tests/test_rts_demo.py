@@ -95,3 +95,23 @@ def test_every_cnn_design_is_within_ten_percent_of_the_stcnn():
         n = rts.make_model(f"cnn-{design}", args, 0).num_parameters()
         assert abs(n / st - 1) <= 0.1, design
     assert rts.CNN in rts.CNN_DESIGNS
+
+
+@pytest.mark.parametrize("flags, at", [
+    ([], {0: 1e-3, 599: 1e-3, 600: 1e-4, 849: 1e-4, 850: 1e-5, 999: 1e-5}),
+    (["--schedule", "cosine"], {0: 1e-3 / 30, 29: 1e-3, 30: 1e-3, 515: 5e-4, 999: 2.622e-9}),
+])
+def test_schedule_flag_sets_the_learning_rate_at_each_step(flags, at):
+    """step: ×0.1 at 60% and 85% of 1,000 steps; cosine: 30 warm-up steps, half at the middle
+    of the decay, ~0 at the end."""
+    import rts
+    from minstn import nn, optim
+    args = rts.parse_args(flags)
+    opt = optim.Adam([{"params": [nn.Parameter([0.0])], "lr": 1e-3}], lr=1e-3)
+    sched = rts.make_schedule(args, opt, 1000)
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(999):
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    for step, lr in at.items():
+        assert lrs[step] == pytest.approx(lr, rel=1e-3, abs=1e-12), step
