@@ -187,6 +187,7 @@ def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
     chunk = _chunk_size(n, k, p)
     cols_buf = np.empty(k * chunk * p, x.dtype)
     g_buf = np.empty(o_n * chunk * p, x.dtype)
+    gw_chunk = np.empty((o_n, k) if need_w else (0, 0), x.dtype)     # one chunk's g cols^T
     for n0 in range(0, n, chunk):
         nc = min(chunk, n - n0)
         cols = cols_buf[:k * nc * p].reshape(k, nc * p)        # (K, nc*P)
@@ -194,7 +195,8 @@ def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
         _chunk_grad(grad_out, n0, g)
         if need_w:
             _im2col(x, n0, cols, kh, kw, sh, sw, ph, pw, ho, wo)
-            gw2 += np.dot(g, cols.T)                           # (O, K)
+            np.dot(g, cols.T, gw_chunk)                        # (O, K)
+            gw2 += gw_chunk
         if need_x:
             np.dot(w2.T, g, cols)                              # (K, nc*P)
             _col2im(cols, n0, grad_x, kh, kw, sh, sw, ph, pw, ho, wo)
