@@ -54,6 +54,8 @@ TEST_SEED = 2018              # the test sets: the same for every seed
 SWEEP_ANGLES = (45, 60, 75, 90)
 SWEEP_SCALES = (0.5, 0.6, 1.4, 1.5)
 SWEEP_SHIFTS = (0.15, 0.2)
+UNDO_ANGLES = (15, 30, 45, 60, 75, 90)   # rotations at which the ST's own rotation is measured
+N_UNDO = 2000                            # test digits per angle for that measurement
 # CNN designs of the ST-CNN's size (202,906 parameters; each within ±10%), for 42×42 input.
 # convs: (out channels, kernel, stride, pool) per block. The search is in docs/results.md.
 CNN_DESIGNS = {
@@ -184,6 +186,36 @@ def test_sets(args, test_x):
                               args.canvas) for i, (name, rts) in enumerate(sets.items())}
 
 
+def rotation_undone(model, test_x, args):
+    """|angle| (deg) → median fraction of a rotation that the model's transformer undoes.
+
+    A digit rotated by a has the inverse map θ_d = R(-a) / s: the image at p is the
+    upright digit at θ_d p, so the transformer's view at q is the upright digit at
+    θ_d θ q, and θ = s R(a) would undo the rotation fully. The rotation in θ's linear
+    part L is φ (`theta_rotation`); the fraction undone is φ / a (1: all of it, 0: none),
+    its median over N_UNDO test digits at ±a. None for a model without a transformer.
+    """
+    if not hasattr(model, "transformers"):
+        return None
+    model.eval()
+    out = {}
+    for i, a in enumerate(UNDO_ANGLES):
+        rts = RTS(args.rotation, args.translation, tuple(args.scale), fixed_rotation=a)
+        x, prm = rts_distort(test_x[:N_UNDO], np.random.default_rng([args.test_seed, 2000 + i]),
+                             rts, args.canvas, return_params=True)
+        with minstn.no_grad():
+            theta = model.transformers[0].predict_theta(
+                minstn.Tensor(x, device=args.device)).numpy()                 # (N, 2, 3)
+        out[str(a)] = float(np.median(theta_rotation(theta) / prm["angle"]))
+    return out
+
+
+def theta_rotation(theta):
+    """φ (degrees) of the rotation R(φ) = [[cos φ, -sin φ], [sin φ, cos φ]] in the linear
+    part L of θ (N, 2, 3): atan2(L10 - L01, L00 + L11), exact for L = s R(φ)."""
+    return np.degrees(np.arctan2(theta[:, 1, 0] - theta[:, 0, 1], theta[:, 0, 0] + theta[:, 1, 1]))
+
+
 # ---- one (model, seed) run, in its own process ------------------------------------
 def run_job(args, name, seed, out_dir):
     """Train `name` with `seed`, keep its best epoch on validation, save it, test it."""
@@ -234,6 +266,7 @@ def run_job(args, name, seed, out_dir):
         model = minstn.load_model(path, args.device)      # the selected epoch
         result["test_accuracy"] = {k: accuracy(model, x, test_y, args.device)
                                    for k, x in test_sets(args, test_x).items()}
+        result["rotation_undone"] = rotation_undone(model, test_x, args)
     result["wall_s"] = time.time() - t0
     return result
 
@@ -289,14 +322,30 @@ def figures(args, summary, runs, out_dir, test_x):
         experiment.save_figure(fig, os.path.join(out_dir, "rectified.png"), dpi=80)
         plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    undone = {m: [r["rotation_undone"] for r in by_seed.values()] for m, by_seed in runs.items()
+              if next(iter(by_seed.values())).get("rotation_undone")}
+    fig, axes = plt.subplots(1, 1 + bool(undone), figsize=(5 + 4.5 * bool(undone), 3.5),
+                             squeeze=False)
+    ax = axes[0, 0]
+    color = {m: f"C{i}" for i, m in enumerate(summary)}             # one colour per model
     for m in summary:
         mean = [100 * summary[m][f"rot{a}"]["mean"] for a in SWEEP_ANGLES]
         std = [100 * summary[m][f"rot{a}"]["std"] for a in SWEEP_ANGLES]
-        ax.errorbar(SWEEP_ANGLES, mean, yerr=std, fmt="o-", capsize=3, label=m)
+        ax.errorbar(SWEEP_ANGLES, mean, yerr=std, fmt="o-", capsize=3, label=m, color=color[m])
     ax.set_xlabel("rotation magnitude (degrees; training range ±45)")
     ax.set_ylabel(f"test accuracy (%, mean ± std, {args.seeds} seed(s))")
     ax.legend(), ax.grid(alpha=0.3)
+    if undone:                          # how much of each rotation the transformer takes back
+        ax = axes[0, 1]
+        ax.plot([0, max(UNDO_ANGLES)], [0, max(UNDO_ANGLES)], "k:", lw=1, label="all of it")
+        for m, per_seed in undone.items():
+            deg = np.array([[a * f[str(a)] for a in UNDO_ANGLES] for f in per_seed])  # (seeds, A)
+            ax.errorbar(UNDO_ANGLES, deg.mean(0), yerr=deg.std(0), fmt="o-", capsize=3, label=m,
+                        color=color.get(m))
+        ax.axvline(args.rotation, color="gray", lw=0.8)
+        ax.set_xlabel("rotation magnitude (degrees)")
+        ax.set_ylabel("rotation undone by the transformer (deg)")
+        ax.legend(), ax.grid(alpha=0.3)
     fig.tight_layout()
     experiment.save_figure(fig, os.path.join(out_dir, "accuracy_vs_angle.png"), dpi=100)
     plt.close(fig)
@@ -331,7 +380,8 @@ def evaluate_dir(args):
         name, seed = re.match(r"(.+)_seed(\d+)\.npz$", os.path.basename(path)).groups()
         model = minstn.load_model(path, args.device)
         runs.setdefault(name, {})[int(seed)] = {
-            "test_accuracy": {k: accuracy(model, x, test_y, args.device) for k, x in sets.items()}}
+            "test_accuracy": {k: accuracy(model, x, test_y, args.device) for k, x in sets.items()},
+            "rotation_undone": rotation_undone(model, test_x, args)}
     if not runs:
         raise SystemExit(f"error: no checkpoints (<model>_seed<N>.npz) in {args.eval!r}")
     return runs
@@ -369,6 +419,9 @@ def main(argv=None):
         results["test_error_in_range"] = {
             m: experiment.mean_std([1 - a for a in s["in_range"]["per_seed"]])
             for m, s in summary.items()}
+        results["rotation_undone"] = summarise(
+            {m: by_seed for m, by_seed in runs.items()
+             if next(iter(by_seed.values()))["rotation_undone"] is not None}, "rotation_undone")
         figures(args, summary, runs, out_dir, mnist.load("test")[0])
     else:
         for m, v in results["validation"].items():

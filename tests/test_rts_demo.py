@@ -44,10 +44,14 @@ def test_smoke_run_writes_every_seed_and_reloads(tmp_path):
         assert len(acc["per_seed"]) == 2 and acc["mean"] == pytest.approx(sum(acc["per_seed"]) / 2)
     assert set(saved["test_accuracy"]["stcnn"]) >= {"in_range", "rot45", "rot60", "rot75",
                                                     "rot90", "scale0.5", "shift0.2"}
+    undone = saved["rotation_undone"]                     # only the ST-CNN has a transformer
+    assert list(undone) == ["stcnn"] and list(undone["stcnn"]) == [str(a) for a in rts.UNDO_ANGLES]
+    assert all(len(v["per_seed"]) == 2 for v in undone["stcnn"].values())
     for png in ("rectified.png", "accuracy_vs_angle.png", "training_curves.png"):
         assert (run / png).stat().st_size > 1000
     again = rts.main(["--smoke", "--eval", str(run), *TINY])     # rebuilt by load_model alone
     assert again["test_accuracy"] == res["test_accuracy"]
+    assert again["rotation_undone"] == res["rotation_undone"]
 
 
 @needs_data
@@ -115,3 +119,16 @@ def test_schedule_flag_sets_the_learning_rate_at_each_step(flags, at):
         lrs.append(opt.param_groups[0]["lr"])
     for step, lr in at.items():
         assert lrs[step] == pytest.approx(lr, rel=1e-3, abs=1e-12), step
+
+
+def test_theta_rotation_reads_the_angle_a_distortion_applies():
+    """The distortion's inverse map θ = R(-a)/s (+ shift) holds a rotation of -a; its inverse,
+    the map that would undo it, holds +a."""
+    import numpy as np
+    import rts
+    from minstn.data.distort import theta_for
+    a = np.array([-90.0, -45.0, -10.0, 0.0, 30.0, 60.0, 89.0])
+    theta = theta_for(a, np.linspace(0.5, 1.5, 7), np.full((7, 2), 0.1))
+    np.testing.assert_allclose(rts.theta_rotation(theta), -a, atol=1e-9)
+    undo = np.linalg.inv(np.concatenate([theta, np.tile([[[0.0, 0.0, 1.0]]], (7, 1, 1))], 1))
+    np.testing.assert_allclose(rts.theta_rotation(undo[:, :2]), a, atol=1e-9)
