@@ -1,6 +1,6 @@
 """Experiment 1: RTS-distorted MNIST, ST-CNN vs the strongest CNN of the same size.
 
-    python demos/rts.py                  # default: seed 0, both models side by side (~25 min, 2 cores)
+    python demos/rts.py                  # default: seed 0, both models side by side (25-28 min, 2 cores)
     python demos/rts.py --seeds 3        # 3 seeds, mean ± std (the documented run)
     python demos/rts.py --smoke          # < 1 minute on a subset (CI runs this)
     python demos/rts.py --eval results/rts/<run-id>      # re-test saved checkpoints
@@ -37,7 +37,8 @@ from minstn.models.mnist import STCNN, ConvNet, neurons  # noqa: E402
 from minstn.train import accuracy, param_groups, progress  # noqa: E402
 
 # ---- defaults (every one is a flag) -------------------------------------------
-EPOCHS = 30                   # the most that fits `make demo-rst` in 25 minutes on 2 cores
+EPOCHS = 30                   # `make demo-rst` took 24.8 min on 2 cores (2026-12-05), 27.5 on a
+                              # slower day (2026-12-06): the target of 25 needs a faster CNN step
 SEEDS = 1                     # seeds --seed, --seed + 1, ...
 WORKERS = 2                   # processes, one core each; one (model, seed) per process
 BATCH_SIZE = 64

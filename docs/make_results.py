@@ -18,9 +18,11 @@ ROOT = os.path.dirname(HERE)
 DOC = os.path.join(HERE, "results.md")
 
 SOURCES = {
-    "rts": "results/rts/default-3seeds/results.json",
+    "rts": "results/rts/cosine-3seeds/results.json",
     "rts_default": "results/rts/make-demo-rst/results.json",
     "rts_search": "results/rts/cnn-search-6epochs/results.json",
+    # experiment 1: how much rotation the transformer undoes (--eval of each 3-seed run)
+    "rts_undone": ["results/rts/cosine-3seeds/eval.json", "results/rts/default-3seeds/eval.json"],
     # experiment 1's training recipes (schedule, localisation lr), the same 3 seeds each
     "rts_recipes": ["results/rts/default-3seeds/results.json",
                       "results/rts/cosine-3seeds/results.json"],
@@ -162,6 +164,25 @@ def table_rts_recipes(runs):
     rows += ["", f"Seeds {', '.join(map(str, seeds))}; errors are mean ± std over the seeds "
                  "(validation: the selected epoch's). The localisation lr does not touch the CNN, "
                  "which has no localisation net."]
+    return "\n".join(rows)
+
+
+def table_rts_undone(runs):
+    """The ST-CNN's undone rotation per angle: median fraction (mean ± std over seeds), and
+    the mean in degrees; one row per run."""
+    angles = list(runs[0]["rotation_undone"]["stcnn"])
+    rows = ["| run (schedule) | " + " | ".join(f"{a}°" for a in angles) + " |",
+            "| --- |" + " --- |" * len(angles)]
+    for path, r in zip(SOURCES["rts_undone"], runs):
+        u = r["rotation_undone"]["stcnn"]
+        with open(os.path.join(ROOT, os.path.dirname(path), "results.json")) as f:
+            trained = json.load(f)["config"]                 # the training run's, not --eval's
+        rows.append(f"| `{os.path.dirname(path)}` ({trained.get('schedule', 'step')}) | "
+                    + " | ".join(f"{u[a]['mean']:.2f} ± {u[a]['std']:.2f} "
+                                 f"({float(a) * u[a]['mean']:.0f}°)" for a in angles) + " |")
+    rows += ["", "Fraction of a rotation of ±a undone (median over 2,000 test digits; mean ± std "
+                 f"over seeds {runs[0]['seeds']}), and in brackets the mean in degrees. Command: "
+                 "`python demos/rts.py --eval results/rts/<run> --seeds 3`."]
     return "\n".join(rows)
 
 
@@ -321,6 +342,7 @@ def table_distortions(r):
 
 TABLES = {"rts": table_rts, "rts_default": lambda r: table_rts(r, "rts_default"),
           "rts_search": table_rts_search, "rts_recipes": table_rts_recipes,
+          "rts_undone": table_rts_undone,
           "timeseries": table_timeseries, "addition": table_addition,
           "same_image": table_same_image,
           "same_image_2x": lambda r: table_same_image(r, "same_image_2x"),
