@@ -7,8 +7,9 @@
 
 A row is one demo's model, optimizer and batch, as the demo trains it: train mode
 (dropout on), Adam with the demo's parameter groups (the localisation nets at its
---loc-lr-scale: 1.0 in experiment 1, 0.1 in 2 and 4), the demo's loss, on a fixed random batch of the demo's shape (drawing and distorting the data is
-left out: it is the same NumPy code for both). Both frameworks start from the same
+--loc-lr-scale: 1.0 in experiment 1, 0.1 in 2 and 4), the demo's loss, on a fixed random
+batch of the demo's shape (drawing and distorting the data is left out: it is the same
+NumPy code for both). Both frameworks start from the same
 weights (bench/twins.py copies minstn's), and their eval-mode outputs on the batch
 are compared before timing.
 
