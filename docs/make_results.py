@@ -146,7 +146,7 @@ def table_rts_recipes(runs):
         if c.get("schedule", "step") == "cosine":
             return f"warm-up {100 * c['warmup']:.0f}%, cosine to 0"
         return "×0.1 at " + ", ".join(f"{100 * f:.0f}%" for f in c["lr_drops"])
-    ms = lambda vals: f"{100 * statistics.mean(vals):.2f} ± {100 * statistics.stdev(vals):.2f}%"
+    ms = lambda vals: "{:.2f} ± {:.2f}%".format(*(100 * v for v in mean_std(vals)))
     rows = ["| schedule | localisation lr | run | validation error, ST-CNN | validation error, CNN "
             "| test error, ST-CNN | test error, CNN | ST-CNN at 45/60/75/90° |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
