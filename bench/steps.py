@@ -54,7 +54,9 @@ ROWS = {
 
 def demo_args(row):
     """(the row's demo module, its default arguments)."""
-    sys.path.insert(0, os.path.join(ROOT, "demos"))
+    demos = os.path.join(ROOT, "demos")
+    if demos not in sys.path:                    # build() and groups() both come here
+        sys.path.insert(0, demos)
     demo = __import__(ROWS[row][0])
     return demo, demo.parse_args(["--models", "stcnn"] if row == "exp2-stcnn" else [])
 
