@@ -35,11 +35,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRID2D = [(64, 1, 28, 28, 28, 28), (64, 2, 60, 60, 60, 60),       # N C H W Ho Wo
           (256, 1, 42, 42, 42, 42)]
 GRID1D = [(64, 76, 48, 48)]                                        # N C L Lo
-CONV2D = [(64, 1, 32, 5, 28), (64, 32, 64, 5, 12), (64, 1, 8, 7, 28)]  # N Cin Cout k size
+CONV2D = [(64, 1, 32, 5, 28, 1), (64, 32, 64, 5, 12, 1), (64, 1, 8, 7, 28, 1),  # N Cin Cout k
+          (64, 1, 32, 5, 42, 2), (64, 32, 64, 3, 19, 1), (64, 64, 128, 3, 8, 1)]  # size stride
+# (the last three are experiment 1's strided CNN baseline, its layers in order)
 CONV1D = [(64, 76, 64, 3, 48)]                                     # N Cin Cout k L
 LSTMS = [(64, 48, 76, 64), (64, 48, 37, 16)]                       # N T D H
 STCNN = dict(batch=64, canvas=42, st_out=28)
-TINY = dict(GRID2D=[(2, 1, 8, 8, 6, 6)], GRID1D=[(2, 3, 8, 6)], CONV2D=[(2, 1, 4, 3, 8)],
+TINY = dict(GRID2D=[(2, 1, 8, 8, 6, 6)], GRID1D=[(2, 3, 8, 6)], CONV2D=[(2, 1, 4, 3, 8, 1)],
             CONV1D=[(2, 3, 4, 3, 8)], LSTMS=[(2, 4, 3, 2)],
             STCNN=dict(batch=2, canvas=20, st_out=16))             # --tiny: smoke-test shapes
 
@@ -225,14 +227,14 @@ def cases_grid1d(rng, shapes):
 
 
 def cases_conv(rng, shapes2d, shapes1d):
-    for N, ci, co, k, s in shapes2d:
+    for N, ci, co, k, s, st in shapes2d:
         b = 1 / math.sqrt(ci * k * k)
-        yield dict(name=f"conv2d N{N} {ci}->{co} k{k} {s}x{s}", op="conv2d",
-                   shape=f"N{N} {ci}->{co} k{k} {s}x{s}", group="conv",
+        shape = f"N{N} {ci}->{co} k{k} {s}x{s}" + (f" stride {st}" if st > 1 else "")
+        yield dict(name=f"conv2d {shape}", op="conv2d", shape=shape, group="conv",
                    inputs=[rng.random((N, ci, s, s), dtype=np.float32),
                            _uniform(rng, (co, ci, k, k), b), _uniform(rng, (co,), b)],
-                   minstn=lambda x, w, bias: MF.conv2d(x, w, bias),
-                   torch=lambda x, w, bias: TF.conv2d(x, w, bias))
+                   minstn=lambda x, w, bias, st=st: MF.conv2d(x, w, bias, stride=st),
+                   torch=lambda x, w, bias, st=st: TF.conv2d(x, w, bias, stride=st))
     for N, ci, co, k, L in shapes1d:
         b = 1 / math.sqrt(ci * k)
         yield dict(name=f"conv1d N{N} {ci}->{co} k{k} L{L}", op="conv1d",
