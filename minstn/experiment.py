@@ -12,6 +12,8 @@ import os
 import platform
 import subprocess
 import tempfile
+import threading
+import time
 
 
 def run_id(tag="") -> str:
@@ -108,6 +110,20 @@ def save_figure(fig, path, dpi=100) -> None:
             os.unlink(tmp)
 
 
+def exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """In a worker process: end it as soon as its parent (pid `parent`) is gone.
+
+    Ctrl-C reaches every process of the terminal's group, but a parent ended by `kill`
+    (or a crash) cannot stop its pool, and the orphaned workers would train on, keeping
+    every core busy. A daemon thread checks the parent pid once per `poll_s` seconds.
+    """
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="exit_with_parent").start()
+
+
 def run_in_processes(fn, jobs, workers):
     """[fn(*job) for job in jobs], spread over `workers` fresh Python processes.
 
@@ -116,11 +132,13 @@ def run_in_processes(fn, jobs, workers):
     function), and each job should set up what it needs (threads, data). Thread
     counts come from the environment the workers inherit: with OPENBLAS_NUM_THREADS=1
     and NUMBA_NUM_THREADS=1 (the Makefile's demo default) each worker uses one core.
+    A worker ends itself when the parent process is gone (`exit_with_parent`).
     """
     if workers <= 1:
         return [fn(*job) for job in jobs]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=exit_with_parent, initargs=(os.getpid(),)) as ex:
         futures = [ex.submit(fn, *job) for job in jobs]
         return [f.result() for f in futures]

@@ -1,6 +1,10 @@
-"""minstn.cli (flag types, run folders) and experiment.save_figure."""
+"""minstn.cli (flag types, run folders) and experiment.save_figure, run_in_processes."""
 import argparse
 import os
+import subprocess
+import sys
+import textwrap
+import time
 
 import pytest
 
@@ -69,3 +73,50 @@ def test_progress_bars_off_a_terminal_write_a_few_lines_not_one_per_step(monkeyp
         bar.set_postfix(loss=f"{1 / (i + 1):.3f}", refresh=False)
     bar.close()
     assert log.getvalue().count("\r") + log.getvalue().count("\n") < 10
+
+
+def _running(pid):
+    """True while pid is a live process (a zombie, dead but not yet reaped, is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    """A parent ended by kill cannot shut its pool down: its workers must notice and exit,
+    not train on as orphans that keep every core busy."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, sys, time
+        sys.path.insert(0, {root!r})
+        from minstn import experiment
+
+        def job(folder):
+            open(os.path.join(folder, str(os.getpid())), "w").close()
+            time.sleep(300)
+
+        if __name__ == "__main__":
+            experiment.run_in_processes(job, [({str(tmp_path)!r},)] * 2, workers=2)
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.time() + 120
+        while len([f for f in os.listdir(tmp_path) if f.isdigit()]) < 2:
+            assert time.time() < deadline, "the workers never started their jobs"
+            time.sleep(0.2)
+        workers = [int(f) for f in os.listdir(tmp_path) if f.isdigit()]
+        assert all(_running(pid) for pid in workers)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.time() + 15                     # a poll per second; slack for a busy CI
+    while any(_running(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in workers if _running(pid)]
+    for pid in left:
+        os.kill(pid, 9)
+    assert not left, f"workers {left} outlived their killed parent"
