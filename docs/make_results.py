@@ -18,14 +18,17 @@ ROOT = os.path.dirname(HERE)
 DOC = os.path.join(HERE, "results.md")
 
 SOURCES = {
-    "rts": "results/rts/cosine-3seeds/results.json",
+    "rts": "results/rts/e24-3seeds/results.json",
     "rts_default": "results/rts/make-demo-rst/results.json",
     "rts_search": "results/rts/cnn-search-6epochs/results.json",
-    # experiment 1: how much rotation the transformer undoes (--eval of each 3-seed run)
-    "rts_undone": ["results/rts/cosine-3seeds/eval.json", "results/rts/default-3seeds/eval.json"],
-    # experiment 1's training recipes (schedule, localisation lr), the same 3 seeds each
+    # experiment 1: how much rotation the transformer undoes, per 3-seed run (measured by the
+    # run itself, or, for runs made before the demo measured it, by its --eval: eval.json)
+    "rts_undone": ["results/rts/e24-3seeds/results.json", "results/rts/cosine-3seeds/eval.json",
+                   "results/rts/default-3seeds/eval.json"],
+    # experiment 1's training recipes (schedule, epochs, localisation lr), the same 3 seeds each
     "rts_recipes": ["results/rts/default-3seeds/results.json",
-                      "results/rts/cosine-3seeds/results.json"],
+                    "results/rts/cosine-3seeds/results.json",
+                    "results/rts/e24-3seeds/results.json"],
     "timeseries": "results/timeseries/default-10seeds/results.json",
     "addition": "results/addition/workers2-seed0/results.json",
     # experiment 3 at the default budget: the sweep, and the U(-1, 1)-bias "random" setting
@@ -147,9 +150,10 @@ def table_rts_recipes(runs):
             return f"warm-up {100 * c['warmup']:.0f}%, cosine to 0"
         return "×0.1 at " + ", ".join(f"{100 * f:.0f}%" for f in c["lr_drops"])
     ms = lambda vals: "{:.2f} ± {:.2f}%".format(*(100 * v for v in mean_std(vals)))
-    rows = ["| schedule | localisation lr | run | validation error, ST-CNN | validation error, CNN "
-            "| test error, ST-CNN | test error, CNN | ST-CNN at 45/60/75/90° |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| schedule | epochs | localisation lr | run | validation error, ST-CNN "
+            "| validation error, CNN | test error, ST-CNN | test error, CNN "
+            "| ST-CNN at 45/60/75/90° |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for path, r in zip(SOURCES["rts_recipes"], runs):
         c, models = r["config"], r["runs"]
         val = {m: ms([1 - run["selection"]["val_acc"] for run in models[m].values()])
@@ -158,7 +162,8 @@ def table_rts_recipes(runs):
                for m in ("stcnn", "cnn")}
         sweep = "/".join(f"{100 * r['test_accuracy']['stcnn'][f'rot{a}']['mean']:.1f}"
                          for a in (45, 60, 75, 90)) + "%" if "stcnn" in models else "—"
-        rows.append(f"| {sched(c)} | {c['loc_lr_scale']:g}× | `{os.path.dirname(path)}` | "
+        rows.append(f"| {sched(c)} | {c['epochs']} | {c['loc_lr_scale']:g}× | "
+                    f"`{os.path.dirname(path)}` | "
                     f"{val['stcnn']} | {val['cnn']} | {err['stcnn']} | {err['cnn']} | {sweep} |")
     seeds = sorted({tuple(r["seeds"]) for r in runs})
     rows += ["", f"Seeds {', '.join(map(str, seeds))}; errors are mean ± std over the seeds "
@@ -177,12 +182,14 @@ def table_rts_undone(runs):
         u = r["rotation_undone"]["stcnn"]
         with open(os.path.join(ROOT, os.path.dirname(path), "results.json")) as f:
             trained = json.load(f)["config"]                 # the training run's, not --eval's
-        rows.append(f"| `{os.path.dirname(path)}` ({trained.get('schedule', 'step')}) | "
+        recipe = f"{trained.get('schedule', 'step')}, {trained['epochs']} epochs"
+        rows.append(f"| `{os.path.dirname(path)}` ({recipe}) | "
                     + " | ".join(f"{u[a]['mean']:.2f} ± {u[a]['std']:.2f} "
                                  f"({float(a) * u[a]['mean']:.0f}°)" for a in angles) + " |")
     rows += ["", "Fraction of a rotation of ±a undone (median over 2,000 test digits; mean ± std "
-                 f"over seeds {runs[0]['seeds']}), and in brackets the mean in degrees. Command: "
-                 "`python demos/rts.py --eval results/rts/<run> --seeds 3`."]
+                 f"over seeds {runs[0]['seeds']}), and in brackets the mean in degrees. Measured "
+                 "by the run itself (results.json), or for runs made before the demo did, by "
+                 "`python demos/rts.py --eval results/rts/<run> --seeds 3` (eval.json)."]
     return "\n".join(rows)
 
 
