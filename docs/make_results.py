@@ -23,12 +23,14 @@ SOURCES = {
     "rts_search": "results/rts/cnn-search-6epochs/results.json",
     # experiment 1: how much rotation the transformer undoes, per 3-seed run (measured by the
     # run itself, or, for runs made before the demo measured it, by its --eval: eval.json)
-    "rts_undone": ["results/rts/e24-3seeds/results.json", "results/rts/cosine-3seeds/eval.json",
-                   "results/rts/default-3seeds/eval.json"],
+    "rts_undone": ["results/rts/e24-3seeds/results.json",
+                   "results/rts/e24-loc0.1-stcnn/results.json",
+                   "results/rts/cosine-3seeds/eval.json", "results/rts/default-3seeds/eval.json"],
     # experiment 1's training recipes (schedule, epochs, localisation lr), the same 3 seeds each
     "rts_recipes": ["results/rts/default-3seeds/results.json",
                     "results/rts/cosine-3seeds/results.json",
-                    "results/rts/e24-3seeds/results.json"],
+                    "results/rts/e24-3seeds/results.json",
+                    "results/rts/e24-loc0.1-stcnn/results.json"],
     "timeseries": "results/timeseries/default-10seeds/results.json",
     "addition": "results/addition/workers2-seed0/results.json",
     # experiment 3 at the default budget: the sweep, and the U(-1, 1)-bias "random" setting
@@ -182,7 +184,8 @@ def table_rts_undone(runs):
         u = r["rotation_undone"]["stcnn"]
         with open(os.path.join(ROOT, os.path.dirname(path), "results.json")) as f:
             trained = json.load(f)["config"]                 # the training run's, not --eval's
-        recipe = f"{trained.get('schedule', 'step')}, {trained['epochs']} epochs"
+        recipe = f"{trained.get('schedule', 'step')}, {trained['epochs']} epochs" + (
+            f", localisation lr {trained['loc_lr_scale']:g}×" if trained["loc_lr_scale"] != 1 else "")
         rows.append(f"| `{os.path.dirname(path)}` ({recipe}) | "
                     + " | ".join(f"{u[a]['mean']:.2f} ± {u[a]['std']:.2f} "
                                  f"({float(a) * u[a]['mean']:.0f}°)" for a in angles) + " |")
