@@ -181,11 +181,13 @@ def table_rts_undone(runs):
     rows = ["| run (schedule) | " + " | ".join(f"{a}°" for a in angles) + " |",
             "| --- |" + " --- |" * len(angles)]
     for path, r in zip(SOURCES["rts_undone"], runs):
-        u = r["rotation_undone"]["stcnn"]
-        with open(os.path.join(ROOT, os.path.dirname(path), "results.json")) as f:
-            trained = json.load(f)["config"]                 # the training run's, not --eval's
-        recipe = f"{trained.get('schedule', 'step')}, {trained['epochs']} epochs" + (
-            f", localisation lr {trained['loc_lr_scale']:g}×" if trained["loc_lr_scale"] != 1 else "")
+        u, trained = r["rotation_undone"]["stcnn"], r["config"]
+        if r["mode"] == "eval":          # --eval's config holds the eval call's flags: read the
+            with open(os.path.join(ROOT, os.path.dirname(path), "results.json")) as f:
+                trained = json.load(f)["config"]                          # training run's
+        recipe = f"{trained.get('schedule', 'step')}, {trained['epochs']} epochs"
+        if trained["loc_lr_scale"] != 1:
+            recipe += f", localisation lr {trained['loc_lr_scale']:g}×"
         rows.append(f"| `{os.path.dirname(path)}` ({recipe}) | "
                     + " | ".join(f"{u[a]['mean']:.2f} ± {u[a]['std']:.2f} "
                                  f"({float(a) * u[a]['mean']:.0f}°)" for a in angles) + " |")

@@ -106,8 +106,8 @@ def test_every_cnn_design_is_within_ten_percent_of_the_stcnn():
     ([], {0: 1e-3 / 30, 29: 1e-3, 30: 1e-3, 515: 5e-4, 999: 2.622e-9}),
 ])
 def test_schedule_flag_sets_the_learning_rate_at_each_step(flags, at):
-    """step: ×0.1 at 60% and 85% of 1,000 steps; cosine (the default): 30 warm-up steps, half at the middle
-    of the decay, ~0 at the end."""
+    """step: ×0.1 at 60% and 85% of 1,000 steps; cosine (the default): 30 warm-up steps, half
+    at the middle of the decay, ~0 at the end."""
     import rts
     from minstn import nn, optim
     args = rts.parse_args(flags)
