@@ -48,6 +48,7 @@ SCHEDULE = "cosine"           # warm-up, then cosine to 0; "step": ×0.1 at LR_D
 LR_DROPS = (0.6, 0.85)        # step schedule: ×0.1 at these fractions of training
 WARMUP = 0.03                 # cosine: linear warm-up over this fraction of the steps
 LOC_LR_SCALE = 1.0            # localisation net lr = LR × this
+WEIGHT_DECAY = 0.0            # L2 penalty on the weights, not the biases (train.param_groups)
 CANVAS = 42
 ST_OUT = 28                   # side of the transformer's output view
 N_VAL = 5000
@@ -97,6 +98,7 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=cli.fraction, default=WARMUP,
                    help="cosine schedule: warm-up fraction of the steps")
     p.add_argument("--loc-lr-scale", type=cli.nonneg_float, default=LOC_LR_SCALE)
+    p.add_argument("--weight-decay", type=cli.nonneg_float, default=WEIGHT_DECAY)
     p.add_argument("--canvas", type=cli.positive_int, default=CANVAS)
     p.add_argument("--st-out", type=cli.positive_int, default=ST_OUT)
     p.add_argument("--rotation", type=cli.nonneg_float, default=45.0)
@@ -146,7 +148,7 @@ def make_model(name, args, seed):
 
 
 def make_optimizer(args, model):
-    groups = param_groups(model, args.lr, args.loc_lr_scale)
+    groups = param_groups(model, args.lr, args.loc_lr_scale, args.weight_decay)
     if args.optimizer == "adam":
         return optim.Adam(groups, lr=args.lr)
     return optim.SGD(groups, lr=args.lr, momentum=0.9)

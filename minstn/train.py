@@ -21,17 +21,31 @@ def progress(iterable, desc, **kw):
                 dynamic_ncols=True, **kw)
 
 
-def param_groups(model, lr, loc_lr_scale=1.0):
+def param_groups(model, lr, loc_lr_scale=1.0, weight_decay=0.0):
     """Optimizer parameter groups: localisation nets at lr × loc_lr_scale, the rest at lr.
 
     A model exposes its localisation parameters through `localization_parameters()`
-    (the spatial-transformer models do); any other model gives one group.
+    (the spatial-transformer models do); any other model gives one group. With
+    weight_decay > 0 each group splits in two: the weights (conv kernels, matrices:
+    ndim >= 2) decay, the biases do not (a decayed bias would pull the localisation
+    net's identity transform towards the all-zero one, a blank view).
     """
-    if not hasattr(model, "localization_parameters"):
-        return [{"params": model.parameters(), "lr": lr}]
-    loc = {id(p) for p in model.localization_parameters()}
-    return [{"params": [p for p in model.parameters() if id(p) in loc], "lr": lr * loc_lr_scale},
-            {"params": [p for p in model.parameters() if id(p) not in loc], "lr": lr}]
+    params = model.parameters()
+    if hasattr(model, "localization_parameters"):
+        loc = {id(p) for p in model.localization_parameters()}
+        groups = [{"params": [p for p in params if id(p) in loc], "lr": lr * loc_lr_scale},
+                  {"params": [p for p in params if id(p) not in loc], "lr": lr}]
+    else:
+        groups = [{"params": params, "lr": lr}]
+    if not weight_decay:
+        return groups
+    split = []
+    for g in groups:
+        for decay in (True, False):
+            ps = [p for p in g["params"] if (p.ndim >= 2) == decay]
+            if ps:
+                split.append({"params": ps, "lr": g["lr"], "weight_decay": weight_decay * decay})
+    return split
 
 
 def accuracy(model, x, y, device="cpu", batch=500) -> float:

@@ -85,6 +85,31 @@ def test_param_groups_and_step_schedule():
     np.testing.assert_allclose(b.data, -1e-2)
 
 
+def test_param_groups_weight_decay_spares_biases():
+    from minstn.models.mnist import STCNN
+    from minstn.train import param_groups
+    model = STCNN(generator=np.random.default_rng(0))
+    loc = {id(p) for p in model.localization_parameters()}
+    plain = param_groups(model, 1e-3, 0.5)
+    assert [g["lr"] for g in plain] == [5e-4, 1e-3] and "weight_decay" not in plain[0]
+    groups = param_groups(model, 1e-3, 0.5, weight_decay=1e-4)
+    assert sorted(id(p) for g in groups for p in g["params"]) == sorted(map(id, model.parameters()))
+    for g in groups:
+        decayed = g["weight_decay"] > 0
+        assert all((p.ndim >= 2) == decayed for p in g["params"])
+        assert g["weight_decay"] in (0, 1e-4)
+        assert g["lr"] == (5e-4 if id(g["params"][0]) in loc else 1e-3)
+        assert len({id(p) in loc for p in g["params"]}) == 1
+    # the decay reaches the optimizer: one Adam step on zero gradients moves only weights
+    opt = optim.Adam(groups, lr=1e-3)
+    before = [p.data.copy() for p in model.parameters()]
+    for p in model.parameters():
+        p.grad = np.zeros_like(p.data)
+    opt.step()
+    for p, b in zip(model.parameters(), before):
+        assert (not np.array_equal(p.data, b)) == (p.ndim >= 2 and np.any(b != 0))
+
+
 def _tiny_run(seed):
     minstn.random.manual_seed(seed)
     gen = np.random.default_rng(seed)
