@@ -22,6 +22,10 @@ the median over rounds; the ratio is minstn's images/s over PyTorch's (above 1:
 minstn faster). This VM's timings move by ±30% from run to run: read ratios from one
 run, and several rounds.
 
+Memory: minstn keeps freed memory in the process (minstn/_malloc.py; MINSTN_MALLOC=system
+turns that off, in minstn's process too). PyTorch's process runs with glibc's defaults,
+as PyTorch users run it, unless --torch-malloc minstn; each row records which process kept.
+
 --profile ROW runs minstn's step of one row under cProfile (one thread) and sums the
 time by where it is spent: each kernel family (minstn/kernels/cpu/<file>), the
 optimizer's update kernel, NumPy allocation and copies called from Python, and the rest
@@ -152,6 +156,7 @@ def child(framework, row, threads, samples, number, warmup):
             step()
         times.append((time.perf_counter() - t0) / number)
     print(json.dumps({"minstn": os.path.dirname(minstn.__file__),
+                      "malloc_kept": minstn._malloc.keep_freed_memory(),
                       "ms": statistics.median(times) * 1e3, "all_ms": [t * 1e3 for t in times],
                       "check": np.asarray(check, np.float64).ravel()[:64].tolist(),
                       "params": int(model.num_parameters())}))
@@ -189,6 +194,8 @@ def profile(row, steps=20):
 def spawn(framework, row, threads, args):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))
+    if framework == "torch" and args.torch_malloc == "system":
+        env["MINSTN_MALLOC"] = "system"          # the twin is built with minstn: keep glibc's
     cmd = [sys.executable, os.path.abspath(__file__), "--child", framework, row, str(threads),
            "--samples", str(args.samples), "--number", str(args.number),
            "--warmup", str(args.warmup)]
@@ -210,6 +217,10 @@ def main(argv=None):
     p.add_argument("--markdown", default=None)
     p.add_argument("--child", nargs=3, metavar=("FRAMEWORK", "ROW", "THREADS"))
     p.add_argument("--profile", choices=list(ROWS), default=None)
+    p.add_argument("--torch-malloc", choices=("system", "minstn"), default="system",
+                   help="PyTorch's process: glibc's malloc defaults, as PyTorch users run it "
+                        "(default), or minstn's settings (minstn/_malloc.py). minstn's process "
+                        "follows MINSTN_MALLOC")
     args = p.parse_args(argv)
     if args.profile:
         res = profile(args.profile)
@@ -228,13 +239,14 @@ def main(argv=None):
     for row in args.rows:
         for threads in args.threads:
             runs = {"minstn": [], "torch": []}
-            checks = {}
+            checks, kept = {}, {}
             for r in range(args.rounds):
                 order = ("minstn", "torch") if r % 2 == 0 else ("torch", "minstn")
                 for fw in order:
                     out = spawn(fw, row, threads, args)
                     runs[fw].append(out["ms"])
                     checks[fw], params = out["check"], out["params"]
+                    kept[fw] = out["malloc_kept"]
                 print(f"  {row} {threads} thread(s) round {r + 1}: minstn {runs['minstn'][-1]:.1f} "
                       f"ms, torch {runs['torch'][-1]:.1f} ms", file=sys.stderr, flush=True)
             a, b = np.array(checks["minstn"]), np.array(checks["torch"])
@@ -246,6 +258,7 @@ def main(argv=None):
                 "params": params, "threads": threads, "ms_per_step": ms, "rounds_ms": runs,
                 "per_s": {k: batch / (v / 1e3) for k, v in ms.items()},
                 "ratio": ratio, "verdict": "pass" if ratio >= TARGET else "FAIL",
+                "malloc_kept": kept,
                 "max_rel_diff_outputs": float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))})
     res["machine"] = {"cpu": _cpu(), "python": platform.python_version(), "commit": _commit()}
     table = markdown(res)

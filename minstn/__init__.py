@@ -20,6 +20,13 @@ import numba as _numba
 if "NUMBA_THREADING_LAYER" not in _os.environ:
     _numba.config.THREADING_LAYER = "workqueue"
 
+# glibc gives a step's freed arrays back to the kernel, and the next step faults them
+# back in page by page; keep them in the process instead (minstn/_malloc.py).
+# MINSTN_MALLOC=system leaves glibc's defaults.
+from ._malloc import keep_freed_memory as _keep_freed_memory  # noqa: E402
+
+_keep_freed_memory()
+
 from .autograd import Tensor, Function, no_grad, is_grad_enabled, gradcheck  # noqa: E402
 from .ops.basic import cat, stack  # noqa: E402
 from .device import cuda_available  # noqa: E402
