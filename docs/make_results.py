@@ -24,12 +24,14 @@ SOURCES = {
     # experiment 1: how much rotation the transformer undoes, per 3-seed run (measured by the
     # run itself, or, for runs made before the demo measured it, by its --eval: eval.json)
     "rts_undone": ["results/rts/e24-3seeds/results.json",
+                   "results/rts/e24-loc2-3seeds/results.json",
                    "results/rts/e24-loc0.1-stcnn/results.json",
                    "results/rts/cosine-3seeds/eval.json", "results/rts/default-3seeds/eval.json"],
     # experiment 1's training recipes (schedule, epochs, localisation lr), the same 3 seeds each
     "rts_recipes": ["results/rts/default-3seeds/results.json",
                     "results/rts/cosine-3seeds/results.json",
                     "results/rts/e24-3seeds/results.json",
+                    "results/rts/e24-loc2-3seeds/results.json",
                     "results/rts/e24-loc0.1-stcnn/results.json"],
     "timeseries": "results/timeseries/default-10seeds/results.json",
     "addition": "results/addition/workers2-seed0/results.json",
