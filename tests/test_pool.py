@@ -151,3 +151,29 @@ def _t(shape, dtype=np.float32):
 def test_errors(call, exc, msg):
     with pytest.raises(exc, match=msg):
         call()
+
+
+@pytest.mark.parametrize("kernel, stride", [((2, 2), (2, 2)), ((3, 2), (2, 1))])
+def test_serial_and_parallel_drivers_agree(kernel, stride, monkeypatch):
+    """Two drivers of the same plane loops; on one Numba thread the plain loop runs."""
+    import numba
+    from minstn.kernels.cpu import pool as P
+    x = np.random.default_rng(3).integers(-3, 4, (3, 4, 9, 8)).astype(np.float32)  # ties
+    (kh, kw), (sh, sw) = kernel, stride
+    shape = (3, 4, (9 - kh) // sh + 1, (8 - kw) // sw + 1)
+    res = {}
+    for name in ("serial", "parallel"):
+        out, arg, gx = np.empty(shape, np.float32), np.empty(shape, np.int64), np.empty_like(x)
+        getattr(P, f"_forward_{name}")(x, out, arg, kh, kw, sh, sw)
+        getattr(P, f"_backward_{name}")(out * 2 + 1, arg, gx)   # distinct gradients
+        res[name] = (out, arg, gx)
+    for a, b in zip(res["serial"], res["parallel"]):
+        np.testing.assert_array_equal(a, b)
+    called = []
+    monkeypatch.setattr(P, "_forward_serial", lambda *a: called.append("serial"))
+    monkeypatch.setattr(P, "_forward_parallel", lambda *a: called.append("parallel"))
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
+    P.max_pool2d_forward(x, *res["serial"][:2], kh, kw, sh, sw)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    P.max_pool2d_forward(x, *res["serial"][:2], kh, kw, sh, sw)
+    assert called == ["serial", "parallel"]

@@ -41,7 +41,8 @@ from theta) samples 0 and gets gradient 0, for the input and for the grid/theta.
 All maths is in float64; results are stored in the arrays' dtype.
 
 Threads and determinism: the 2-D samplers split the batch into blocks of whole
-samples (`_blocks`), run in parallel (below GRAIN outputs, on the calling thread);
+samples (`_blocks`), run in parallel (below GRAIN outputs, or with one Numba thread, on the
+calling thread: a parallel launch on one thread still wakes a worker thread and waits);
 each sample's outputs and gradients are written only by the thread owning its
 block, and summed in a fixed order, so gradients are bit-identical from run to
 run, whatever the number of threads. Gradient arrays passed with size 0
@@ -454,8 +455,8 @@ _NO_BASIS = np.empty((0, 0))                   # the basis_t argument of the non
 
 
 def _forward2d(x, grid, theta, out, border, align_corners, basis_t=_NO_BASIS):
-    """_sample2d_forward, or the same work on this thread for small outputs."""
-    if out.size >= GRAIN:
+    """_sample2d_forward, or the same work on this thread for small outputs or one thread."""
+    if out.size >= GRAIN and numba.get_num_threads() > 1:
         _sample2d_forward(x, grid, theta, basis_t, out, border, align_corners)
     else:
         _forward2d_block(x, grid, theta, basis_t, out, border, align_corners, 0, x.shape[0])
@@ -463,8 +464,8 @@ def _forward2d(x, grid, theta, out, border, align_corners, basis_t=_NO_BASIS):
 
 def _backward2d(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border, align_corners,
                 basis_t=_NO_BASIS):
-    """_sample2d_backward, or the same work on this thread for small outputs."""
-    if grad_out.size >= GRAIN:
+    """_sample2d_backward, or the same work on this thread for small outputs or one thread."""
+    if grad_out.size >= GRAIN and numba.get_num_threads() > 1:
         _sample2d_backward(x, grid, theta, basis_t, grad_out, grad_x, grad_grid, grad_theta,
                            border, align_corners)
     else:

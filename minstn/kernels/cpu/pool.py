@@ -7,7 +7,8 @@ the first maximum in row-major window order, as in PyTorch (and, as there, a NaN
 wins, the last one if several, so NaNs propagate). The backward routes each
 output gradient to its winner, grad_x[n, c].flat[argmax] += grad_out; overlapping
 windows (stride < kernel) may share a winner, so those gradients add up.
-Both run in parallel over the N*C planes; a plane belongs to one thread.
+Both run in parallel over the N*C planes (a plane belongs to one thread) when Numba
+has more than one thread, and in a plain loop when it has one.
 
 The 2×2, stride-2 window (every pooling layer of the demos) has its own loop,
 `_pool2x2_plane`: the same four comparisons written out, in the same order, so the
@@ -46,42 +47,81 @@ def _pool2x2_plane(xf, of, af, pl, h, w, ho, wo):
             af[o + ow] = idx
 
 
+@_inline
+def _forward_plane(xf, of, af, pl, h, w, ho, wo, kh, kw, sh, sw):
+    """Plane pl of max_pool2d_forward: flat x, out, argmax."""
+    if kh == 2 and kw == 2 and sh == 2 and sw == 2:
+        _pool2x2_plane(xf, of, af, pl, h, w, ho, wo)
+        return
+    xb, ob = _u(pl * h * w), _u(pl * ho * wo)
+    for oh in range(ho):
+        for ow in range(wo):
+            idx = _u(oh * sh * w + ow * sw)              # the window's top left, in the plane
+            best = xf[xb + idx]
+            for i in range(kh):
+                r = _u((oh * sh + i) * w + ow * sw)
+                for j in range(_u(kw)):
+                    best, idx = _pick(best, idx, xf[xb + r + j], r + j)
+            of[ob + _u(oh * wo + ow)] = best
+            af[ob + _u(oh * wo + ow)] = idx
+
+
+@_inline
+def _backward_plane(gf, af, xf, pl, h, w, ho, wo):
+    """Plane pl of max_pool2d_backward: flat grad_out, argmax, grad_x."""
+    xb, ob = _u(pl * h * w), _u(pl * ho * wo)
+    for i in range(_u(h * w)):
+        xf[xb + i] = 0
+    for q in range(_u(ho * wo)):
+        xf[xb + _u(af[ob + q])] += gf[ob + q]
+
+
+# Each kernel twice: a prange over planes for several threads, and a plain loop for one.
+# On one thread the parallel version still hands its loop to a Numba worker thread and
+# waits for it; on a machine whose cores are all busy (the demos train one process per
+# core) that wake-up took ~2 ms a call, 20x the pooling itself (docs/performance.md).
 @numba.njit(cache=True, parallel=True)
+def _forward_parallel(x, out, argmax, kh, kw, sh, sw):
+    n, c, h, w = x.shape
+    xf, of, af = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
+    for pl in numba.prange(n * c):
+        _forward_plane(xf, of, af, pl, h, w, out.shape[2], out.shape[3], kh, kw, sh, sw)
+
+
+@numba.njit(cache=True)
+def _forward_serial(x, out, argmax, kh, kw, sh, sw):
+    n, c, h, w = x.shape
+    xf, of, af = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
+    for pl in range(n * c):
+        _forward_plane(xf, of, af, pl, h, w, out.shape[2], out.shape[3], kh, kw, sh, sw)
+
+
+@numba.njit(cache=True, parallel=True)
+def _backward_parallel(grad_out, argmax, grad_x):
+    n, c, h, w = grad_x.shape
+    gf, af, xf = grad_out.reshape(-1), argmax.reshape(-1), grad_x.reshape(-1)
+    for pl in numba.prange(n * c):
+        _backward_plane(gf, af, xf, pl, h, w, grad_out.shape[2], grad_out.shape[3])
+
+
+@numba.njit(cache=True)
+def _backward_serial(grad_out, argmax, grad_x):
+    n, c, h, w = grad_x.shape
+    gf, af, xf = grad_out.reshape(-1), argmax.reshape(-1), grad_x.reshape(-1)
+    for pl in range(n * c):
+        _backward_plane(gf, af, xf, pl, h, w, grad_out.shape[2], grad_out.shape[3])
+
+
 def max_pool2d_forward(x, out, argmax, kh, kw, sh, sw):
     """out, argmax (N, C, Ho, Wo) <- window maxima of x (N, C, H, W) and their flat h*W + w.
 
     Ho = (H - kh) // sh + 1, Wo = (W - kw) // sw + 1 (floor mode, no padding).
     """
-    n, c, h, w = x.shape
-    ho, wo = out.shape[2], out.shape[3]
-    xf, of, af = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
-    if kh == 2 and kw == 2 and sh == 2 and sw == 2:
-        for pl in numba.prange(n * c):
-            _pool2x2_plane(xf, of, af, pl, h, w, ho, wo)
-        return
-    for pl in numba.prange(n * c):
-        xb, ob = _u(pl * h * w), _u(pl * ho * wo)
-        for oh in range(ho):
-            for ow in range(wo):
-                idx = _u(oh * sh * w + ow * sw)          # the window's top left, in the plane
-                best = xf[xb + idx]
-                for i in range(kh):
-                    r = _u((oh * sh + i) * w + ow * sw)
-                    for j in range(_u(kw)):
-                        best, idx = _pick(best, idx, xf[xb + r + j], r + j)
-                of[ob + _u(oh * wo + ow)] = best
-                af[ob + _u(oh * wo + ow)] = idx
+    run = _forward_parallel if numba.get_num_threads() > 1 else _forward_serial
+    run(x, out, argmax, kh, kw, sh, sw)
 
 
-@numba.njit(cache=True, parallel=True)
 def max_pool2d_backward(grad_out, argmax, grad_x):
     """grad_x (N, C, H, W) <- zeros, then grad_out (N, C, Ho, Wo) added at the argmax positions."""
-    n, c, h, w = grad_x.shape
-    ho, wo = grad_out.shape[2], grad_out.shape[3]
-    gf, af, xf = grad_out.reshape(-1), argmax.reshape(-1), grad_x.reshape(-1)
-    for pl in numba.prange(n * c):
-        xb, ob = _u(pl * h * w), _u(pl * ho * wo)
-        for i in range(_u(h * w)):
-            xf[xb + i] = 0
-        for q in range(_u(ho * wo)):
-            xf[xb + _u(af[ob + q])] += gf[ob + q]
+    run = _backward_parallel if numba.get_num_threads() > 1 else _backward_serial
+    run(grad_out, argmax, grad_x)
