@@ -1,6 +1,6 @@
 """Experiment 1: RTS-distorted MNIST, ST-CNN vs the strongest CNN of the same size.
 
-    python demos/rts.py                  # default: seed 0, both models side by side (21 min, 2 cores)
+    python demos/rts.py                  # default: seed 0, both models side by side (17-21 min, 2 cores)
     python demos/rts.py --seeds 3        # 3 seeds, mean ± std (the documented run)
     python demos/rts.py --smoke          # < 1 minute on a subset (CI runs this)
     python demos/rts.py --eval results/rts/<run-id>      # re-test saved checkpoints
