@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+import steps                                   # bench/steps.py: this script's folder is on the path
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 MODES = ("system", "kept")
@@ -27,28 +29,15 @@ MODES = ("system", "kept")
 
 def child(framework, row, steps_n):
     """In a fresh process: (ms per step, page faults per step) of `steps_n` timed steps."""
-    sys.path[:0] = [ROOT, HERE]
-    import steps
+    sys.path.insert(0, ROOT)                   # this checkout's minstn
     x, y = steps.batch_of(row)
     model = steps.build(row)
     if framework == "minstn":
         step = steps.minstn_step(model, row, x, y)
     else:
         import torch
-        import torch.nn.functional as TF
-        from twins import twin
         torch.set_num_threads(1)
-        tm = twin(model)
-        opt = torch.optim.Adam(tm.parameters(), lr=steps.LR)
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        lossf = (TF.binary_cross_entropy_with_logits if steps.ROWS[row][4] == "bce"
-                 else TF.cross_entropy)
-
-        def step():
-            out = lossf(tm(xt), yt)
-            opt.zero_grad()
-            out.backward()
-            opt.step()
+        step, _ = steps.torch_step(model, row, x, y)
     for _ in range(5):
         step()
     f0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
@@ -59,8 +48,7 @@ def child(framework, row, steps_n):
 
 
 def spawn(framework, row, mode, steps_n):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               NUMBA_NUM_THREADS="1", MINSTN_MALLOC="system" if mode == "system" else "")
+    env = dict(steps.thread_env(1), MINSTN_MALLOC="system" if mode == "system" else "")
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", framework, row,
                           "--steps", str(steps_n)], env=env, capture_output=True, text=True,
                          cwd=ROOT)
@@ -82,8 +70,6 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.child:
         return child(*args.child, args.steps)
-    sys.path[:0] = [HERE]
-    from steps import _commit, _cpu
     rows = []
     print("| row | framework | faults/step, system | faults/step, kept | ms/step, system "
           "| ms/step, kept | kept ÷ system |\n|---|---|---|---|---|---|---|")
@@ -100,7 +86,7 @@ def main(argv=None):
                   f"{med['system']['ms']:.1f} | {med['kept']['ms']:.1f} | "
                   f"{med['kept']['ms'] / med['system']['ms']:.3f} |", flush=True)
     res = {"config": vars(args), "rows": rows,
-           "machine": {"cpu": _cpu(), "commit": _commit()}}
+           "machine": {"cpu": steps._cpu(), "commit": steps._commit()}}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)

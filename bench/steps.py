@@ -112,6 +112,34 @@ def minstn_step(model, row, x, y):
     return step
 
 
+def torch_step(model, row, x, y):
+    """The same step in PyTorch, on a twin of `model` with its weights: (step, twin)."""
+    import torch
+    import torch.nn.functional as TF
+    from twins import twin
+    tm = twin(model)
+    name = {id(p): n for n, p in model.named_parameters()}
+    tparams = dict(tm.named_parameters())        # the minstn groups, by parameter name
+    opt = torch.optim.Adam([{"params": [tparams[name[id(p)]] for p in g["params"]],
+                             "lr": g["lr"]} for g in groups(model, row)], lr=LR)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    lossf = TF.binary_cross_entropy_with_logits if ROWS[row][4] == "bce" else TF.cross_entropy
+
+    def step():
+        out = lossf(tm(xt), yt)
+        opt.zero_grad()
+        out.backward()
+        opt.step()
+    return step, tm
+
+
+def thread_env(threads):
+    """os.environ with every thread pool (OpenBLAS, OpenMP, MKL, Numba) set to `threads`."""
+    n = str(threads)
+    return dict(os.environ, OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n,
+                NUMBA_NUM_THREADS=n)
+
+
 def child(framework, row, threads, samples, number, warmup):
     """Runs in a fresh process: time the row's step; print one JSON line."""
     import numpy as np
@@ -126,26 +154,11 @@ def child(framework, row, threads, samples, number, warmup):
         model.train()
     else:
         import torch
-        import torch.nn.functional as TF
-        from twins import twin
         torch.set_num_threads(threads)
-        tm = twin(model)
-        name = {id(p): n for n, p in model.named_parameters()}
-        tparams = dict(tm.named_parameters())        # the minstn groups, by parameter name
-        opt = torch.optim.Adam([{"params": [tparams[name[id(p)]] for p in g["params"]],
-                                 "lr": g["lr"]} for g in groups(model, row)], lr=LR)
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        lossf = (TF.binary_cross_entropy_with_logits if ROWS[row][4] == "bce"
-                 else TF.cross_entropy)
-
-        def step():
-            out = lossf(tm(xt), yt)
-            opt.zero_grad()
-            out.backward()
-            opt.step()
+        step, tm = torch_step(model, row, x, y)
         tm.eval()
         with torch.no_grad():
-            check = tm(xt).numpy()
+            check = tm(torch.from_numpy(x)).numpy()
         tm.train()
     for _ in range(warmup):
         step()
@@ -156,7 +169,7 @@ def child(framework, row, threads, samples, number, warmup):
             step()
         times.append((time.perf_counter() - t0) / number)
     print(json.dumps({"minstn": os.path.dirname(minstn.__file__),
-                      "malloc_kept": minstn._malloc.keep_freed_memory(),
+                      "malloc_kept": minstn._malloc.kept,
                       "ms": statistics.median(times) * 1e3, "all_ms": [t * 1e3 for t in times],
                       "check": np.asarray(check, np.float64).ravel()[:64].tolist(),
                       "params": int(model.num_parameters())}))
@@ -192,8 +205,7 @@ def profile(row, steps=20):
 
 
 def spawn(framework, row, threads, args):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))
+    env = thread_env(threads)
     if framework == "torch" and args.torch_malloc == "system":
         env["MINSTN_MALLOC"] = "system"          # the twin is built with minstn: keep glibc's
     cmd = [sys.executable, os.path.abspath(__file__), "--child", framework, row, str(threads),
