@@ -24,17 +24,20 @@ import os
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3           # mallopt parameters (malloc.h)
 MMAP_THRESHOLD = 32 << 20
 TRIM_THRESHOLD = 256 << 20
+kept = False                  # whether this process keeps freed memory (set at `import minstn`)
 
 
 def keep_freed_memory() -> bool:
     """Set the two thresholds; True if glibc took both (False elsewhere, or if opted out)."""
+    global kept
     if os.environ.get("MINSTN_MALLOC", "").lower() == "system":
-        return False
+        return kept
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
     except (OSError, AttributeError):                   # not glibc (macOS, musl, Windows)
-        return False
+        return kept
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and
+    kept = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and
                 mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return kept
