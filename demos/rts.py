@@ -37,8 +37,8 @@ from minstn.models.mnist import STCNN, ConvNet, neurons  # noqa: E402
 from minstn.train import accuracy, param_groups, progress  # noqa: E402
 
 # ---- defaults (every one is a flag) -------------------------------------------
-EPOCHS = 24                   # `make demo-rst` at 30 took 24.8 min on 2 cores (2026-12-05) and 27.5
-                              # on a slower day; at 24 it has a margin under 25 (docs/results.md)
+EPOCHS = 30                   # `make demo-rst` took 24.8 min on 2026-12-05 and 27.5 on a slower day at
+                              # 30; after the allocator and pooling fixes, see docs/results.md
 SEEDS = 1                     # seeds --seed, --seed + 1, ...
 WORKERS = 2                   # processes, one core each; one (model, seed) per process
 BATCH_SIZE = 64
