@@ -1,6 +1,6 @@
 """Experiment 1: RTS-distorted MNIST, ST-CNN vs the strongest CNN of the same size.
 
-    python demos/rts.py                  # default: seed 0, both models side by side (17-21 min, 2 cores)
+    python demos/rts.py                  # default: seed 0, both models side by side (~21 min, 2 cores)
     python demos/rts.py --seeds 3        # 3 seeds, mean ± std (the documented run)
     python demos/rts.py --smoke          # < 1 minute on a subset (CI runs this)
     python demos/rts.py --eval results/rts/<run-id>      # re-test saved checkpoints
@@ -37,8 +37,8 @@ from minstn.models.mnist import STCNN, ConvNet, neurons  # noqa: E402
 from minstn.train import accuracy, param_groups, progress  # noqa: E402
 
 # ---- defaults (every one is a flag) -------------------------------------------
-EPOCHS = 30                   # `make demo-rst` took 24.8 min on 2026-12-05 and 27.5 on a slower day at
-                              # 30; after the allocator and pooling fixes, see docs/results.md
+EPOCHS = 30                   # `make demo-rst`: 21.0 min on 2 cores (2026-12-06); 24 epochs were the
+                              # default while 30 took 25-28 min (docs/results.md)
 SEEDS = 1                     # seeds --seed, --seed + 1, ...
 WORKERS = 2                   # processes, one core each; one (model, seed) per process
 BATCH_SIZE = 64
