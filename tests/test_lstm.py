@@ -178,6 +178,11 @@ def test_exp_nonpositive_float32_accuracy():
     normal = ref > np.finfo(np.float32).tiny
     np.testing.assert_allclose(e[normal], ref[normal], rtol=2 * 2.0 ** -23, atol=0)
     assert np.all((e[~normal] >= 0) & (e[~normal] < np.finfo(np.float32).tiny))
+    # below the normal range: exactly 0 (no slow subnormals); -inf gives 0, NaN stays NaN
+    e = np.array([-87.5, -100.0, -1e30, -np.inf, np.nan], np.float32)
+    _exp_nonpositive(e, np.empty(e.size, np.int64))
+    np.testing.assert_array_equal(e[:4], 0.0)
+    assert np.isnan(e[4])
 
 
 def test_gate_helpers():

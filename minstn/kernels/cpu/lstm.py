@@ -38,33 +38,62 @@ _CONST32 = (1.4426950408889634, 0.693359375, -2.1219444005469057e-4)
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _exp_nonpositive(z, bits):
-    """z <- exp(z) in place for a flat float32 or float64 array z ≤ 0; bits: int64 scratch.
+    """z <- exp(z) in place for a flat float32 or float64 array z ≤ 0; bits: int64 scratch
+    of z.size entries.
 
     exp(z) = 2^k e^r with k = round(z / ln 2), r = z - k ln 2, |r| ≤ ln2 / 2; e^r is its
-    Taylor series to r^12 (truncation < 2e-16 relative) and 2^k is built from its
-    IEEE-754 float64 bits, (k + 1023) << 52. The series runs in z's precision (a
-    float32 array costs half a float64 one per element: twice the SIMD lanes), so its
-    constants are taken from an array of z's dtype: a float64 literal would promote
-    float32 maths. Pure arithmetic, so the loop vectorises, unlike a libm call.
-    z below -708 gives exp(-708) ≈ 3e-308 (0 in float32; never garbage); NaN stays NaN.
+    Taylor series and 2^k is built from its IEEE-754 bits. Pure arithmetic, so the loops
+    vectorise, unlike a libm call. NaN stays NaN. Each precision has its own loop
+    (`_exp64`, `_exp32`), so that a float32 array never meets float64 maths: float32 runs
+    twice as many SIMD lanes.
     """
-    # c: 1/j! for j = 0..12 (c[2] = 1/2 also rounds k), 1/ln2, ln2 hi, ln2 lo, -708
-    c = np.empty(17, z.dtype)
-    for j in range(13):
-        c[j] = _INV_FACT[j]
-    c[13], c[14], c[15] = _CONST32 if z.itemsize == 4 else _CONST64
-    c[16] = -708.0
+    if z.itemsize == 4:
+        _exp32(z, bits[:(z.size + 1) // 2].view(np.int32))
+    else:
+        _exp64(z, bits)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _exp64(z, bits):
+    """float64: the series to r^12 (truncation < 2e-16 relative); 2^k = (k + 1023) << 52.
+    z below -708 gives exp(-708) ≈ 3e-308 (never garbage)."""
     for m in range(z.size):
-        x = z[m] if not z[m] < c[16] else c[16]
-        k = np.floor(x * c[13] + c[2])
-        k = k if k == k else c[0] - c[0]         # NaN in: NaN out (via r); cast stays defined
-        r = x - k * c[14] - k * c[15]
-        p = c[12]
+        x = z[m] if not z[m] < -708.0 else -708.0
+        k = np.floor(x * _CONST64[0] + 0.5)
+        k = k if k == k else 0.0                 # NaN in: NaN out (via r); cast stays defined
+        r = x - k * _CONST64[1] - k * _CONST64[2]
+        p = _INV_FACT[12]
         for j in range(11, -1, -1):              # Horner, unrolled by LLVM
-            p = p * r + c[j]
+            p = p * r + _INV_FACT[j]
         z[m] = p
         bits[m] = (np.int64(k) + 1023) << 52
     two_k = bits[:z.size].view(np.float64)
+    for m in range(z.size):
+        z[m] *= two_k[m]
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _exp32(z, bits):
+    """float32, in float32 maths: the series to r^7 (truncation < 6e-9 relative, below
+    float32's 6e-8 rounding); 2^k = (k + 127) << 23. Where exp(z) is below float32's
+    smallest normal (z < ln 2^-126) the result is 0, never a slow subnormal."""
+    c = np.empty(12, z.dtype)                    # constants in z's dtype: a float64 literal
+    for j in range(8):                           # would promote the maths to float64
+        c[j] = _INV_FACT[j]                      # 1/j!, j = 0..7 (c[2] = 1/2 also rounds k)
+    c[8], c[9], c[10] = _CONST32                 # 1/ln2, ln2 hi, ln2 lo
+    c[11] = -87.33654                            # ln 2^-126
+    for m in range(z.size):
+        low = z[m] < c[11]
+        x = z[m] if not low else c[11]
+        k = np.floor(x * c[8] + c[2])
+        k = k if k == k else c[0] - c[0]         # NaN in: NaN out (via r); cast stays defined
+        r = x - k * c[9] - k * c[10]
+        p = c[7]
+        for j in range(6, -1, -1):
+            p = p * r + c[j]
+        z[m] = p if not low else c[0] - c[0]
+        bits[m] = (np.int32(k) + 127) << 23
+    two_k = bits[:z.size].view(np.float32)
     for m in range(z.size):
         z[m] *= two_k[m]
 
@@ -167,4 +196,6 @@ def lstm_backward(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, 
     if grad_b.size > 0:
         grad_b[:] = 0
         for r in range(N * T):                   # fixed order: deterministic
-            grad_b += dA[r]
+            dar = dA[r]
+            for j in range(G):
+                grad_b[j] += dar[j]
