@@ -68,6 +68,44 @@ def test_optimizers_match_torch():
         np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weight_decay", [0.0, 5e-4])
+def test_fused_adam_gives_the_numpy_expressions_bits(dtype, weight_decay):
+    """The CPU Adam is one fused loop; it must round exactly as the NumPy expressions in its
+    docstring do (the path non-contiguous arrays take), step after step."""
+    import math
+    from minstn.kernels.cpu.optim import adam_update
+
+    def numpy_adam(p, g, m, v, lr, b1, b2, eps, wd, t):
+        if wd:
+            g = g + wd * p
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * (g * g)
+        p -= (lr / (1 - b1 ** t)) * m / (np.sqrt(v) / math.sqrt(1 - b2 ** t) + eps)
+
+    r = np.random.default_rng(0)
+    p = r.standard_normal(1001).astype(dtype)
+    fused = [p.copy(), np.zeros_like(p), np.zeros_like(p)]
+    ref = [p, np.zeros_like(p), np.zeros_like(p)]
+    for t in range(1, 8):
+        g = (r.standard_normal(p.size) * 10.0 ** r.integers(-6, 2)).astype(dtype)
+        adam_update(*fused[:1], g, *fused[1:], 1e-3, 0.9, 0.999, 1e-8, weight_decay, t)
+        numpy_adam(*ref[:1], g, *ref[1:], 1e-3, 0.9, 0.999, 1e-8, weight_decay, t)
+    for a, b in zip(fused, ref):
+        np.testing.assert_array_equal(a, b)
+    # a strided (not C-contiguous) parameter takes the NumPy path, with the same result
+    q = np.zeros(2 * p.size, dtype)
+    q[::2] = p
+    g = r.standard_normal(p.size).astype(dtype)
+    adam_update(q[::2], g, np.zeros_like(p), np.zeros_like(p), 1e-3, 0.9, 0.999, 1e-8,
+                weight_decay, 1)
+    numpy_adam(p, g, np.zeros_like(p), np.zeros_like(p), 1e-3, 0.9, 0.999, 1e-8, weight_decay, 1)
+    np.testing.assert_array_equal(q[::2], p)
+    assert not q[1::2].any()                               # the gaps untouched
+
+
 def test_param_groups_and_step_schedule():
     a, b = nn.Parameter(np.zeros(2)), nn.Parameter(np.zeros(2))
     opt = optim.SGD([{"params": [a], "lr": 0.01}, {"params": [b]}], lr=1.0)
