@@ -3,8 +3,8 @@
 SGD is NumPy in-place array expressions. Adam is one loop over the elements (`_adam`),
 which does per element exactly the operations of the NumPy expressions written in its
 docstring, in the same order and precision (scalars rounded to the parameter's dtype
-first, no fused multiply-adds), so it gives the same bits in one pass instead of about
-ten; `kernels/cuda/optim.py` fuses the same formulas into one kernel per update.
+first, no fused multiply-adds), so it gives the same bits in one pass instead of about a
+dozen; `kernels/cuda/optim.py` fuses the same formulas into one kernel per update.
 """
 import math
 
