@@ -42,7 +42,7 @@ All maths is in float64; results are stored in the arrays' dtype.
 
 Threads and determinism: the 2-D samplers split the batch into blocks of whole
 samples (`_blocks`), run in parallel (below GRAIN outputs, or with one Numba thread, on the
-calling thread: a parallel launch on one thread still wakes a worker thread and waits);
+calling thread: `_threads.parallel`);
 each sample's outputs and gradients are written only by the thread owning its
 block, and summed in a fixed order, so gradients are bit-identical from run to
 run, whatever the number of threads. Gradient arrays passed with size 0
@@ -52,6 +52,7 @@ import numba
 import numpy as np
 
 from .._scalar import affine_coord, base_coord, linear_taps, projective_point, source_index
+from ._threads import parallel
 from .grids import _entries, _projective_theta_grad
 
 PAD_LO = 2        # zero rows / columns before the image in the padded buffers
@@ -456,7 +457,7 @@ _NO_BASIS = np.empty((0, 0))                   # the basis_t argument of the non
 
 def _forward2d(x, grid, theta, out, border, align_corners, basis_t=_NO_BASIS):
     """_sample2d_forward, or the same work on this thread for small outputs or one thread."""
-    if out.size >= GRAIN and numba.get_num_threads() > 1:
+    if out.size >= GRAIN and parallel():
         _sample2d_forward(x, grid, theta, basis_t, out, border, align_corners)
     else:
         _forward2d_block(x, grid, theta, basis_t, out, border, align_corners, 0, x.shape[0])
@@ -465,7 +466,7 @@ def _forward2d(x, grid, theta, out, border, align_corners, basis_t=_NO_BASIS):
 def _backward2d(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border, align_corners,
                 basis_t=_NO_BASIS):
     """_sample2d_backward, or the same work on this thread for small outputs or one thread."""
-    if grad_out.size >= GRAIN and numba.get_num_threads() > 1:
+    if grad_out.size >= GRAIN and parallel():
         _sample2d_backward(x, grid, theta, basis_t, grad_out, grad_x, grad_grid, grad_theta,
                            border, align_corners)
     else:

@@ -18,6 +18,8 @@ unsigned (`_u`, as in conv.py): no wrap-around test on each access.
 import numba
 from numba import uint64 as _u
 
+from ._threads import parallel
+
 _inline = numba.njit(cache=True, inline="always")
 
 
@@ -76,10 +78,8 @@ def _backward_plane(gf, af, xf, pl, h, w, ho, wo):
         xf[xb + _u(af[ob + q])] += gf[ob + q]
 
 
-# Each kernel twice: a prange over planes for several threads, and a plain loop for one.
-# On one thread the parallel version still hands its loop to a Numba worker thread and
-# waits for it; on a machine whose cores are all busy (the demos train one process per
-# core) that wake-up took ~2 ms a call, 20x the pooling itself (docs/performance.md).
+# Each kernel twice: a prange over planes for several threads, and a plain loop for one
+# (`_threads.parallel` says which, and why).
 @numba.njit(cache=True, parallel=True)
 def _forward_parallel(x, out, argmax, kh, kw, sh, sw):
     n, c, h, w = x.shape
@@ -117,11 +117,11 @@ def max_pool2d_forward(x, out, argmax, kh, kw, sh, sw):
 
     Ho = (H - kh) // sh + 1, Wo = (W - kw) // sw + 1 (floor mode, no padding).
     """
-    run = _forward_parallel if numba.get_num_threads() > 1 else _forward_serial
+    run = _forward_parallel if parallel() else _forward_serial
     run(x, out, argmax, kh, kw, sh, sw)
 
 
 def max_pool2d_backward(grad_out, argmax, grad_x):
     """grad_x (N, C, H, W) <- zeros, then grad_out (N, C, Ho, Wo) added at the argmax positions."""
-    run = _backward_parallel if numba.get_num_threads() > 1 else _backward_serial
+    run = _backward_parallel if parallel() else _backward_serial
     run(grad_out, argmax, grad_x)
