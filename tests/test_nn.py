@@ -87,12 +87,12 @@ def test_fused_adam_gives_the_numpy_expressions_bits(dtype, weight_decay):
 
     r = np.random.default_rng(0)
     p = r.standard_normal(1001).astype(dtype)
-    fused = [p.copy(), np.zeros_like(p), np.zeros_like(p)]
-    ref = [p, np.zeros_like(p), np.zeros_like(p)]
+    fused = (p.copy(), np.zeros_like(p), np.zeros_like(p))          # p, m, v
+    ref = (p, np.zeros_like(p), np.zeros_like(p))
     for t in range(1, 8):
         g = (r.standard_normal(p.size) * 10.0 ** r.integers(-6, 2)).astype(dtype)
-        adam_update(*fused[:1], g, *fused[1:], 1e-3, 0.9, 0.999, 1e-8, weight_decay, t)
-        numpy_adam(*ref[:1], g, *ref[1:], 1e-3, 0.9, 0.999, 1e-8, weight_decay, t)
+        adam_update(fused[0], g, fused[1], fused[2], 1e-3, 0.9, 0.999, 1e-8, weight_decay, t)
+        numpy_adam(ref[0], g, ref[1], ref[2], 1e-3, 0.9, 0.999, 1e-8, weight_decay, t)
     for a, b in zip(fused, ref):
         np.testing.assert_array_equal(a, b)
     # a strided (not C-contiguous) parameter takes the NumPy path, with the same result
