@@ -105,6 +105,64 @@ def test_kernel_in_several_chunks(rng):
     np.testing.assert_allclose(gb, sum_b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("lanes", [2, 3])
+@pytest.mark.parametrize("need", ["all", "no_x", "no_w"])
+def test_kernel_lanes_same_bits_as_loop(rng, lanes, need):
+    """The threaded driver (lanes of chunks on Numba's threads, grad_w's chunk sums added in
+    chunk order) gives the plain loop's bits: 7 samples in chunks of 2 (the last one short),
+    float32 as the demos train. The drivers are called directly, so this runs (one lane
+    after another) on a machine with one Numba thread too."""
+    side = math.isqrt(K.conv.CHUNK_COLUMNS // 2)      # two output planes of side² per chunk
+    x = rng.standard_normal((7, 3, side + 2, side + 2), dtype=np.float32)
+    w = rng.standard_normal((4, 3, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(4, dtype=np.float32)
+    conv = K.conv
+    chunk = conv._chunk_size(7, 27, side * side)
+    assert chunk == 2
+    w2 = w.reshape(4, 27)
+    outs = [np.full((7, 4, side, side), np.nan, np.float32) for _ in range(2)]
+    conv._forward_serial(x, w2, b, outs[0], chunk, 3, 3, 1, 1, 0, 0)
+    conv._forward_lanes(x, w2, b, outs[1], chunk, lanes, 3, 3, 1, 1, 0, 0)
+    np.testing.assert_array_equal(outs[1], outs[0])
+    g = rng.standard_normal(outs[0].shape, dtype=np.float32)
+    grads = []
+    for run in ("serial", "lanes"):
+        gx = np.full_like(x, np.nan) if need != "no_x" else np.empty((0, 0, 0, 0), np.float32)
+        gw2 = np.zeros((4, 27), np.float32) if need != "no_w" else np.empty((0, 0), np.float32)
+        if run == "serial":
+            conv._backward_serial(x, w2, g, gx, gw2, chunk, 3, 3, 1, 1, 0, 0)
+        else:
+            conv._backward_lanes(x, w2, g, gx, gw2, chunk, lanes, 3, 3, 1, 1, 0, 0)
+        grads.append((gx, gw2))
+    np.testing.assert_array_equal(grads[1][0], grads[0][0])
+    np.testing.assert_array_equal(grads[1][1], grads[0][1])
+    assert np.isfinite(grads[1][0]).all() and np.isfinite(grads[1][1]).all()
+    if need == "all":                     # and both are the gradients (float64 reference)
+        x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
+        gx64, gw64 = np.empty_like(x64), np.empty_like(w64)
+        K.conv2d_backward(x64, w64, g64, gx64, gw64, np.zeros(0), 1, 1, 0, 0)
+        np.testing.assert_allclose(grads[1][0], gx64, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(grads[1][1].reshape(w.shape), gw64, rtol=1e-4, atol=1e-3)
+
+
+def test_lanes_only_when_they_can_pay(monkeypatch):
+    """The dispatcher takes lanes only with several Numba threads, several chunks, and a
+    BLAS whose thread count it can set; never more lanes than chunks or threads."""
+    conv = K.conv
+    monkeypatch.setattr(conv, "parallel", lambda: True)
+    monkeypatch.setattr(conv.numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(conv._blas, "found", lambda: True)
+    assert conv._lanes(64, 10) == 2
+    assert conv._lanes(64, 64) == 0                # one chunk: the loop, BLAS keeps its threads
+    monkeypatch.setattr(conv.numba, "get_num_threads", lambda: 8)
+    assert conv._lanes(30, 10) == 3
+    monkeypatch.setattr(conv._blas, "found", lambda: False)
+    assert conv._lanes(64, 10) == 0
+    monkeypatch.setattr(conv._blas, "found", lambda: True)
+    monkeypatch.setattr(conv, "parallel", lambda: False)
+    assert conv._lanes(64, 10) == 0
+
+
 # ---- gradchecks (float64, small shapes: conv2d is linear in x and in w, no kinks) ----------
 # On cuda every gradcheck entry reruns the kernels in the simulator: smaller shapes there.
 

@@ -21,3 +21,6 @@ from .array import (empty, zeros, empty_like, zeros_like, ones_like, full, conti
                     sqrt, iadd, reduce_sum, reduce_mean, matmul, reshape, transpose,
                     broadcast_to, getitem, getitem_backward, concatenate, split, stack, take)
 from .optim import sgd_update, adam_update
+from . import _threads
+
+_threads.claim_cores()     # several Numba threads: the BLAS under np.dot on one (_threads.py)

@@ -1,14 +1,28 @@
-"""When a CPU kernel with two drivers (a `prange` one and a plain loop) runs the parallel one.
+"""Who uses the cores: Numba's threads, and when a kernel takes its parallel driver.
 
 A Numba kernel compiled with parallel=True hands its loop to a worker thread on every call,
 even when Numba has only one thread, and waits for it. On a machine whose cores are all busy
 (the demos train one process per core) that wake-up took ~2 ms a call, 20x the pooling it
-carried (docs/performance.md). So pooling and the 2-D sampler take their parallel driver
-only when Numba has more than one thread.
+carried (docs/performance.md). So pooling, the 2-D sampler and conv take their parallel
+driver only when Numba has more than one thread.
+
+With more than one Numba thread, minstn shares the cores out itself (conv runs lanes of
+samples, each with its own matrix products) and the BLAS under np.dot runs on one thread
+(`claim_cores`, called when the kernels load). A multi-threaded BLAS would fight those lanes
+twice over: called from two threads at once its callers queue for one thread pool, and
+between calls its idle threads keep spinning on the cores the lanes need (`_blas`).
 """
 import numba
+
+from . import _blas
 
 
 def parallel() -> bool:
     """True if Numba has more than one thread, so that a parallel driver can pay."""
     return numba.get_num_threads() > 1
+
+
+def claim_cores() -> None:
+    """With several Numba threads, put the BLAS that Numba calls on one thread."""
+    if parallel() and _blas.threads() > 1:
+        _blas.set_threads(1)

@@ -14,20 +14,26 @@ the adjoint of im2col (it adds each patch gradient back onto the image):
                             10-35% faster at the demos' shapes, one thread)
     grad_x = col2im(grad_cols)              with g[o, (n, p)] = grad_out[n, o, p]
 
-Threads: the matmuls run in the (multi-threaded) BLAS on large, well-shaped
-products, one per chunk of samples; the copies around them are cheap, serial
-loops. Running those copies under numba.prange as well was slower: the idle
-BLAS threads spin, and two thread pools then fight over the cores. So the
-thread count here is BLAS's (OPENBLAS_NUM_THREADS), not numba.set_num_threads.
-grad_w is summed chunk by chunk in a fixed order: results are deterministic.
-conv1d runs these kernels on (N, C, 1, L) views.
+Threads: with one Numba thread the chunks run one after another, and the BLAS may
+use threads of its own inside each product. With several, the chunks are dealt out
+to lanes, one per Numba thread, each doing a whole chunk (im2col, its product on one
+BLAS thread, the copies): the copies then run in parallel too, which the BLAS's
+threads alone never did (docs/performance.md). Lane t takes chunks t, t + lanes, ...
+grad_w is the sum of the chunks' products added in chunk order, in both drivers, and
+a chunk's product is the same call in both: the same bits on any number of threads
+(as long as the BLAS runs on one; `_threads.py`). conv1d runs these kernels on
+(N, C, 1, L) views.
 
 Indices in the copy loops are unsigned (`_u`): Numba adds a negative-index
 wrap-around test to every signed array access, and that test alone stops LLVM
 from vectorising these short loops (5-10x slower). Every `_u` value is >= 0.
 """
+import numba
 import numpy as np
-from numba import njit, uint64 as _u
+from numba import njit, prange, uint64 as _u
+
+from . import _blas
+from ._threads import parallel
 
 # A batch runs in chunks of samples whose im2col buffer (K, nc*P) has at most
 # CHUNK_ELEMENTS entries (2**19 float32 = 2 MiB, the L2 of two cores) and at most
@@ -136,6 +142,123 @@ def _chunk_size(n, k, p):
 
 
 @njit(cache=True)
+def _forward_chunk(x, w2, b, out, n0, nc, cols_buf, res_buf, kh, kw, sh, sw, ph, pw):
+    """Samples n0 .. n0+nc-1 of conv2d_forward, in the scratch buffers given."""
+    o_n, k = w2.shape
+    ho, wo = out.shape[2], out.shape[3]
+    p = ho * wo
+    cols = cols_buf[:k * nc * p].reshape(k, nc * p)            # (K, nc*P)
+    res = res_buf[:o_n * nc * p].reshape(o_n, nc * p)          # (O, nc*P)
+    _im2col(x, n0, cols, kh, kw, sh, sw, ph, pw, ho, wo)
+    np.dot(w2, cols, res)
+    _chunk_out(res, b, out, n0)
+
+
+@njit(cache=True)
+def _backward_chunk(x, w2, grad_out, grad_x, gw_chunk, n0, nc, cols_buf, g_buf,
+                    kh, kw, sh, sw, ph, pw):
+    """Samples n0 .. n0+nc-1 of conv2d_backward: grad_x's samples, and this chunk's
+    cols g^T (K, O) into gw_chunk if it is not empty."""
+    o_n, k = w2.shape
+    ho, wo = grad_out.shape[2], grad_out.shape[3]
+    p = ho * wo
+    cols = cols_buf[:k * nc * p].reshape(k, nc * p)            # (K, nc*P)
+    g = g_buf[:o_n * nc * p].reshape(o_n, nc * p)              # (O, nc*P)
+    _chunk_grad(grad_out, n0, g)
+    if gw_chunk.size > 0:
+        _im2col(x, n0, cols, kh, kw, sh, sw, ph, pw, ho, wo)
+        np.dot(cols, g.T, gw_chunk)                            # (K, O)
+    if grad_x.size > 0:
+        np.dot(w2.T, g, cols)                                  # (K, nc*P)
+        _col2im(cols, n0, grad_x, kh, kw, sh, sw, ph, pw, ho, wo)
+
+
+@njit(cache=True)
+def _grad_b(grad_out, grad_b):
+    """grad_b[o] = sum over n, oh, ow of grad_out[n, o, oh, ow], in a float64 accumulator."""
+    n, o_n = grad_out.shape[0], grad_out.shape[1]
+    p = grad_out.shape[2] * grad_out.shape[3]
+    gf = grad_out.reshape(-1)
+    for o in range(o_n):
+        acc = 0.0
+        for m in range(n):
+            s = _u((m * o_n + o) * p)
+            for q in range(_u(p)):
+                acc += gf[s + q]
+        grad_b[o] = acc
+
+
+# Each driver twice: a plain loop over the chunks, and lanes of chunks on Numba's
+# threads (`_lanes` says when; the module's docstring says how).
+@njit(cache=True)
+def _forward_serial(x, w2, b, out, chunk, kh, kw, sh, sw, ph, pw):
+    n, o_n, p = out.shape[0], out.shape[1], out.shape[2] * out.shape[3]
+    cols_buf = np.empty(w2.shape[1] * chunk * p, x.dtype)
+    res_buf = np.empty(o_n * chunk * p, x.dtype)
+    for n0 in range(0, n, chunk):
+        _forward_chunk(x, w2, b, out, n0, min(chunk, n - n0), cols_buf, res_buf,
+                       kh, kw, sh, sw, ph, pw)
+
+
+@njit(cache=True, parallel=True)
+def _forward_lanes(x, w2, b, out, chunk, lanes, kh, kw, sh, sw, ph, pw):
+    n, o_n, p = out.shape[0], out.shape[1], out.shape[2] * out.shape[3]
+    cols_bufs = np.empty((lanes, w2.shape[1] * chunk * p), x.dtype)
+    res_bufs = np.empty((lanes, o_n * chunk * p), x.dtype)
+    n_chunks = (n + chunk - 1) // chunk
+    for lane in prange(lanes):
+        for i in range(lane, n_chunks, lanes):
+            n0 = i * chunk
+            _forward_chunk(x, w2, b, out, n0, min(chunk, n - n0), cols_bufs[lane],
+                           res_bufs[lane], kh, kw, sh, sw, ph, pw)
+
+
+@njit(cache=True)
+def _backward_serial(x, w2, grad_out, grad_x, gw2, chunk, kh, kw, sh, sw, ph, pw):
+    n, o_n, p = grad_out.shape[0], grad_out.shape[1], grad_out.shape[2] * grad_out.shape[3]
+    k = w2.shape[1]
+    cols_buf = np.empty(k * chunk * p, x.dtype)
+    g_buf = np.empty(o_n * chunk * p, x.dtype)
+    gw_chunk = np.empty((k, o_n) if gw2.size > 0 else (0, 0), x.dtype)  # one chunk's cols g^T
+    for n0 in range(0, n, chunk):
+        _backward_chunk(x, w2, grad_out, grad_x, gw_chunk, n0, min(chunk, n - n0),
+                        cols_buf, g_buf, kh, kw, sh, sw, ph, pw)
+        if gw2.size > 0:
+            gw2 += gw_chunk.T
+
+
+@njit(cache=True, parallel=True)
+def _backward_lanes(x, w2, grad_out, grad_x, gw2, chunk, lanes, kh, kw, sh, sw, ph, pw):
+    n, o_n, p = grad_out.shape[0], grad_out.shape[1], grad_out.shape[2] * grad_out.shape[3]
+    k = w2.shape[1]
+    n_chunks = (n + chunk - 1) // chunk
+    cols_bufs = np.empty((lanes, k * chunk * p), x.dtype)
+    g_bufs = np.empty((lanes, o_n * chunk * p), x.dtype)
+    need_w = gw2.size > 0
+    gw_chunks = np.empty((n_chunks, k, o_n) if need_w else (n_chunks, 0, 0), x.dtype)
+    for lane in prange(lanes):
+        for i in range(lane, n_chunks, lanes):
+            n0 = i * chunk
+            _backward_chunk(x, w2, grad_out, grad_x, gw_chunks[i], n0, min(chunk, n - n0),
+                            cols_bufs[lane], g_bufs[lane], kh, kw, sh, sw, ph, pw)
+    if need_w:                       # the chunks' sums added in chunk order, as in the loop
+        for kk in prange(k):
+            for i in range(n_chunks):
+                for o in range(o_n):
+                    gw2[o, kk] += gw_chunks[i, kk, o]
+
+
+def _lanes(n, chunk):
+    """How many lanes of chunks to run on Numba's threads: 0 for the plain loop.
+
+    Lanes need more than one Numba thread (`_threads.parallel`), more than one chunk,
+    and a BLAS whose thread count minstn can set (`_blas.found`)."""
+    n_chunks = -(-n // chunk)
+    if n_chunks < 2 or not parallel() or not _blas.found():
+        return 0
+    return min(numba.get_num_threads(), n_chunks)
+
+
 def conv2d_forward(x, w, b, out, sh, sw, ph, pw):
     """out = conv2d(x, w) + b: PyTorch's cross-correlation with stride and zero padding.
 
@@ -145,21 +268,17 @@ def conv2d_forward(x, w, b, out, sh, sw, ph, pw):
     """
     n, o_n, ho, wo = out.shape
     kh, kw = w.shape[2], w.shape[3]
-    k, p = w.shape[1] * kh * kw, ho * wo
+    k = w.shape[1] * kh * kw
     w2 = w.reshape(o_n, k)                                     # (O, K)
-    chunk = _chunk_size(n, k, p)
-    cols_buf = np.empty(k * chunk * p, x.dtype)
-    res_buf = np.empty(o_n * chunk * p, x.dtype)
-    for n0 in range(0, n, chunk):
-        nc = min(chunk, n - n0)
-        cols = cols_buf[:k * nc * p].reshape(k, nc * p)        # (K, nc*P)
-        res = res_buf[:o_n * nc * p].reshape(o_n, nc * p)      # (O, nc*P)
-        _im2col(x, n0, cols, kh, kw, sh, sw, ph, pw, ho, wo)
-        np.dot(w2, cols, res)
-        _chunk_out(res, b, out, n0)
+    chunk = _chunk_size(n, k, ho * wo)
+    lanes = _lanes(n, chunk)
+    if lanes:
+        with _blas.one_thread():
+            _forward_lanes(x, w2, b, out, chunk, lanes, kh, kw, sh, sw, ph, pw)
+    else:
+        _forward_serial(x, w2, b, out, chunk, kh, kw, sh, sw, ph, pw)
 
 
-@njit(cache=True)
 def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
     """Gradients of conv2d_forward; a grad array of size 0 is not computed.
 
@@ -169,36 +288,18 @@ def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
     """
     n, o_n, ho, wo = grad_out.shape
     kh, kw = w.shape[2], w.shape[3]
-    k, p = w.shape[1] * kh * kw, ho * wo
-    need_x, need_w, need_b = grad_x.size > 0, grad_w.size > 0, grad_b.size > 0
-    w2 = w.reshape(o_n, k)                                     # (O, K)
-    gw2 = grad_w.reshape(o_n, k) if need_w else grad_w.reshape(0, 0)  # (O, K)
-    if need_w:
-        gw2[:] = 0
-    if need_b:
-        gf = grad_out.reshape(-1)
-        for o in range(o_n):
-            acc = 0.0                                          # float64 accumulator
-            for m in range(n):
-                s = _u((m * o_n + o) * p)
-                for q in range(_u(p)):
-                    acc += gf[s + q]
-            grad_b[o] = acc
-    if not (need_w or need_x):
+    k = w.shape[1] * kh * kw
+    if grad_b.size > 0:
+        _grad_b(grad_out, grad_b)
+    if grad_w.size == 0 and grad_x.size == 0:
         return
-    chunk = _chunk_size(n, k, p)
-    cols_buf = np.empty(k * chunk * p, x.dtype)
-    g_buf = np.empty(o_n * chunk * p, x.dtype)
-    gw_chunk = np.empty((k, o_n) if need_w else (0, 0), x.dtype)     # one chunk's cols g^T
-    for n0 in range(0, n, chunk):
-        nc = min(chunk, n - n0)
-        cols = cols_buf[:k * nc * p].reshape(k, nc * p)        # (K, nc*P)
-        g = g_buf[:o_n * nc * p].reshape(o_n, nc * p)          # (O, nc*P)
-        _chunk_grad(grad_out, n0, g)
-        if need_w:
-            _im2col(x, n0, cols, kh, kw, sh, sw, ph, pw, ho, wo)
-            np.dot(cols, g.T, gw_chunk)                        # (K, O)
-            gw2 += gw_chunk.T
-        if need_x:
-            np.dot(w2.T, g, cols)                              # (K, nc*P)
-            _col2im(cols, n0, grad_x, kh, kw, sh, sw, ph, pw, ho, wo)
+    w2 = w.reshape(o_n, k)                                     # (O, K)
+    gw2 = grad_w.reshape(o_n, k) if grad_w.size > 0 else grad_w.reshape(0, 0)  # (O, K)
+    gw2[:] = 0
+    chunk = _chunk_size(n, k, ho * wo)
+    lanes = _lanes(n, chunk)
+    if lanes:
+        with _blas.one_thread():
+            _backward_lanes(x, w2, grad_out, grad_x, gw2, chunk, lanes, kh, kw, sh, sw, ph, pw)
+    else:
+        _backward_serial(x, w2, grad_out, grad_x, gw2, chunk, kh, kw, sh, sw, ph, pw)

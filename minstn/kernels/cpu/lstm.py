@@ -5,27 +5,38 @@ Per step t (gate order i, f, g, o as PyTorch):
     i, f, g, o = σ(a_i), σ(a_f), tanh(a_g), σ(a_o)
     c_t = f c_{t-1} + i g,   h_t = o tanh(c_t)
 
-BLAS does the matrix products (and their threading): the input projection of all
-T steps is one (N·T, D) x (D, 4H) product before the loop, and each step adds one
+BLAS does the matrix products: the input projection of all T steps is one
+(N·T, D) x (D, 4H) product before the loop, and each step adds one
 (N, H) x (H, 4H) product. Backward runs the steps in reverse, one (N, 4H) x (4H, H)
 product per step, and collects every step's gate gradients dA (N, T, 4H) (over
 the saved gates); the weight gradients are then two big products dW_ih = dA^T X and
 dW_hh = dA^T H_prev, and dX = dA W_ih.
 
-The element-wise work between the products runs on one thread in simple loops
-that LLVM vectorises: σ and tanh need exp, and a libm exp call per element would
+The element-wise work between the products runs in simple loops that LLVM vectorises: σ and tanh need exp, and a libm exp call per element would
 cost more than all the products together at small H, so the exps of a step are
 computed in one vectorised pass (`_exp_nonpositive`), in the input's precision
 (float32 runs twice as many SIMD lanes as float64). error_model="numpy" drops
-the ZeroDivisionError checks that would stop vectorisation. No numba threads: they
-would fight BLAS's own threads for the cores at every step.
+the ZeroDivisionError checks that would stop vectorisation.
+
+Threads: with one Numba thread the kernels are the plain loops above, and the BLAS
+may use threads of its own inside the products. With several, the batch is cut into
+lanes, contiguous blocks of samples, one per Numba thread: the recurrence couples the
+steps of a sample, never two samples, so each lane runs all T steps on its own, its
+products on one BLAS thread (`_threads.py`). The weight gradients sum over every
+sample, so they are split by gate rows instead. Results are deterministic for a given
+thread count, and equal to the serial kernels' up to the last bit (OpenBLAS chooses its
+kernel by the product's size, and a lane's products are smaller).
 
 Saved arrays are batch-major like the input, (N, T, ·), so that the big products
 see contiguous (N·T, ·) matrices. Nothing is allocated inside the time loops.
 """
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+from . import _blas
+from ._threads import parallel
 
 from .._scalar import lstm_cell_backward, sigmoid_e, tanh_e
 
@@ -99,8 +110,8 @@ def _exp32(z, bits):
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev):
-    """Run the LSTM over all T steps.
+def _forward_samples(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev):
+    """Run the LSTM over all T steps, on the samples given (all N, or a lane's block).
 
     x (N,T,D), h0 c0 (N,H), w_ih (4H,D), w_hh (4H,H), bias (4H,) = b_ih + b_hh.
     Writes out (N,T,H) = h_1..h_T, h_n c_n (N,H) = h_T, c_T, and, for backward,
@@ -152,23 +163,12 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hpr
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_backward(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
-                  grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b):
-    """Backpropagation through time for `lstm_forward`.
-
-    Inputs as saved by the forward, plus grad_out (N,T,H), grad_h_n grad_c_n (N,H).
-    Writes grad_h0 grad_c0 (N,H), grad_x (N,T,D), grad_w_ih (4H,D), grad_w_hh (4H,H)
-    and grad_b (4H,) (the gradient of b_ih and of b_hh alike); a size-0
-    grad_x / grad_w_ih / grad_w_hh / grad_b is skipped. Overwrites `gates` with the
-    gate gradients dA (step t's gates are last read at step t), saving an array.
-        dA_t = lstm_cell_backward(gates_t, dh_t, dc_t)          (N, 4H)
-        dh_{t-1} = dA_t W_hh,  dc_{t-1} = (dc_t + dh_t o (1 - tanh² c_t)) f
-        dX = dA W_ih,  dW_ih = dA^T X,  dW_hh = dA^T H_prev,  db = Σ_{n,t} dA
-    """
-    N, T, D = x.shape
-    H = c0.shape[1]
-    G = 4 * H
-    da = np.empty((N, G), x.dtype)               # dA_t, contiguous for BLAS
+def _bptt_samples(c0, w_hh, gates, cs, tcs, grad_out, grad_h_n, grad_c_n, grad_h0, grad_c0):
+    """The backward's loop over the steps, on the samples given: overwrites `gates` with dA
+    and writes grad_h0, grad_c0 (see _backward_serial)."""
+    N, T, G = gates.shape
+    H = G // 4
+    da = np.empty((N, G), gates.dtype)           # dA_t, contiguous for BLAS
     grad_h0[:] = grad_h_n                        # running dL/dh_t from step t+1
     grad_c0[:] = grad_c_n                        # running dL/dc_t from step t+1
     for t in range(T - 1, -1, -1):
@@ -186,6 +186,36 @@ def lstm_backward(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, 
             for j in range(G):
                 dan[j] = gt[j]
         np.dot(da, w_hh, out=grad_h0)            # dh_{t-1}  (N, H)
+
+
+@njit(cache=True)
+def _grad_b(dA, grad_b):
+    """grad_b = the sum of dA's rows, (N*T, 4H) -> (4H,), in row order: deterministic."""
+    grad_b[:] = 0
+    for r in range(dA.shape[0]):
+        dar = dA[r]
+        for j in range(dA.shape[1]):
+            grad_b[j] += dar[j]
+
+
+@njit(cache=True, error_model="numpy")
+def _backward_serial(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
+                     grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b):
+    """Backpropagation through time for `lstm_forward`.
+
+    Inputs as saved by the forward, plus grad_out (N,T,H), grad_h_n grad_c_n (N,H).
+    Writes grad_h0 grad_c0 (N,H), grad_x (N,T,D), grad_w_ih (4H,D), grad_w_hh (4H,H)
+    and grad_b (4H,) (the gradient of b_ih and of b_hh alike); a size-0
+    grad_x / grad_w_ih / grad_w_hh / grad_b is skipped. Overwrites `gates` with the
+    gate gradients dA (step t's gates are last read at step t), saving an array.
+        dA_t = lstm_cell_backward(gates_t, dh_t, dc_t)          (N, 4H)
+        dh_{t-1} = dA_t W_hh,  dc_{t-1} = (dc_t + dh_t o (1 - tanh² c_t)) f
+        dX = dA W_ih,  dW_ih = dA^T X,  dW_hh = dA^T H_prev,  db = Σ_{n,t} dA
+    """
+    N, T, D = x.shape
+    H = c0.shape[1]
+    G = 4 * H
+    _bptt_samples(c0, w_hh, gates, cs, tcs, grad_out, grad_h_n, grad_c_n, grad_h0, grad_c0)
     dA = gates.reshape(N * T, G)                 # dA (N*T, 4H)
     if grad_x.size > 0:
         np.dot(dA, w_ih, out=grad_x.reshape(N * T, D))
@@ -194,8 +224,73 @@ def lstm_backward(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, 
     if grad_w_hh.size > 0:
         np.dot(dA.T, hprev.reshape(N * T, H), out=grad_w_hh)
     if grad_b.size > 0:
-        grad_b[:] = 0
-        for r in range(N * T):                   # fixed order: deterministic
-            dar = dA[r]
-            for j in range(G):
-                grad_b[j] += dar[j]
+        _grad_b(dA, grad_b)
+
+
+# Lanes of samples on Numba's threads (the module's docstring says why and how).
+@njit(cache=True, error_model="numpy", parallel=True)
+def _forward_lanes(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev, lanes):
+    N = x.shape[0]
+    for lane in prange(lanes):
+        n0, n1 = lane * N // lanes, (lane + 1) * N // lanes
+        _forward_samples(x[n0:n1], h0[n0:n1], c0[n0:n1], w_ih, w_hh, bias, out[n0:n1],
+                         h_n[n0:n1], c_n[n0:n1], gates[n0:n1], cs[n0:n1], tcs[n0:n1],
+                         hprev[n0:n1])
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _backward_lanes(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
+                    grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b, lanes):
+    N, T, D = x.shape
+    G = gates.shape[2]
+    H = G // 4
+    for lane in prange(lanes):                   # BPTT and dX, by samples
+        n0, n1 = lane * N // lanes, (lane + 1) * N // lanes
+        _bptt_samples(c0[n0:n1], w_hh, gates[n0:n1], cs[n0:n1], tcs[n0:n1], grad_out[n0:n1],
+                      grad_h_n[n0:n1], grad_c_n[n0:n1], grad_h0[n0:n1], grad_c0[n0:n1])
+        if grad_x.size > 0:
+            np.dot(gates[n0:n1].reshape((n1 - n0) * T, G), w_ih,
+                   out=grad_x[n0:n1].reshape((n1 - n0) * T, D))
+    dA = gates.reshape(N * T, G)                 # dA (N*T, 4H)
+    if grad_w_ih.size > 0 or grad_w_hh.size > 0:
+        for lane in prange(lanes):               # dW_ih, dW_hh, by gate rows
+            g0, g1 = lane * G // lanes, (lane + 1) * G // lanes
+            dA_rows = np.ascontiguousarray(dA[:, g0:g1])        # (N*T, g1 - g0)
+            if grad_w_ih.size > 0:
+                np.dot(dA_rows.T, x.reshape(N * T, D), out=grad_w_ih[g0:g1])
+            if grad_w_hh.size > 0:
+                np.dot(dA_rows.T, hprev.reshape(N * T, H), out=grad_w_hh[g0:g1])
+    if grad_b.size > 0:
+        _grad_b(dA, grad_b)
+
+
+def _lanes(n):
+    """Lanes of samples to run on Numba's threads: 0 for the serial kernel (one Numba
+    thread, one sample, or a BLAS whose thread count minstn cannot set)."""
+    if n < 2 or not parallel() or not _blas.found():
+        return 0
+    return min(numba.get_num_threads(), n)
+
+
+def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev):
+    """Run the LSTM over all T steps: shapes and outputs as in `_forward_samples`."""
+    lanes = _lanes(x.shape[0])
+    if lanes:
+        with _blas.one_thread():
+            _forward_lanes(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev,
+                           lanes)
+    else:
+        _forward_samples(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev)
+
+
+def lstm_backward(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
+                  grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b):
+    """Backpropagation through time for `lstm_forward` (`_backward_serial` says how)."""
+    args = (x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
+            grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b)
+    lanes = _lanes(x.shape[0])
+    if lanes:
+        with _blas.one_thread():
+            _backward_lanes(*args, lanes)
+    else:
+        _backward_serial(*args)

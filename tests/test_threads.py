@@ -1,0 +1,43 @@
+"""Who uses the cores: the BLAS thread count under np.dot, and minstn's claim on it."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from minstn.kernels.cpu import _blas
+
+needs_blas = pytest.mark.skipif(not _blas.found(), reason="no OpenBLAS under Numba's np.dot")
+
+
+@needs_blas
+def test_one_thread_sets_and_restores():
+    before = _blas.threads()
+    try:
+        _blas.set_threads(2)
+        assert _blas.threads() == 2
+        with _blas.one_thread():
+            assert _blas.threads() == 1
+        assert _blas.threads() == 2
+        with pytest.raises(ZeroDivisionError):        # restored on the way out of an error too
+            with _blas.one_thread():
+                1 / 0
+        assert _blas.threads() == 2
+    finally:
+        _blas.set_threads(before)
+
+
+def _blas_threads_after_import(numba_threads):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="2", NUMBA_NUM_THREADS=str(numba_threads))
+    code = "import minstn; from minstn.kernels.cpu import _blas; print(_blas.threads())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    return int(out.stdout.split()[-1])
+
+
+@needs_blas
+def test_several_numba_threads_put_blas_on_one():
+    """With two Numba threads minstn shares the cores out itself and takes the BLAS to one
+    thread at import; with one Numba thread it leaves the BLAS its threads."""
+    assert _blas_threads_after_import(2) == 1
+    assert _blas_threads_after_import(1) == 2
