@@ -168,8 +168,13 @@ def child(framework, row, threads, samples, number, warmup):
         for _ in range(number):
             step()
         times.append((time.perf_counter() - t0) / number)
+    import numba
+    try:
+        layer = numba.threading_layer()          # set once a parallel kernel has run
+    except ValueError:
+        layer = None
     print(json.dumps({"minstn": os.path.dirname(minstn.__file__),
-                      "malloc_kept": minstn._malloc.kept,
+                      "malloc_kept": minstn._malloc.kept, "numba_threading_layer": layer,
                       "ms": statistics.median(times) * 1e3, "all_ms": [t * 1e3 for t in times],
                       "check": np.asarray(check, np.float64).ravel()[:64].tolist(),
                       "params": int(model.num_parameters())}))
@@ -251,7 +256,7 @@ def main(argv=None):
     for row in args.rows:
         for threads in args.threads:
             runs = {"minstn": [], "torch": []}
-            checks, kept = {}, {}
+            checks, kept, layers = {}, {}, {}
             for r in range(args.rounds):
                 order = ("minstn", "torch") if r % 2 == 0 else ("torch", "minstn")
                 for fw in order:
@@ -259,6 +264,7 @@ def main(argv=None):
                     runs[fw].append(out["ms"])
                     checks[fw], params = out["check"], out["params"]
                     kept[fw] = out["malloc_kept"]
+                    layers[fw] = out.get("numba_threading_layer")
                 print(f"  {row} {threads} thread(s) round {r + 1}: minstn {runs['minstn'][-1]:.1f} "
                       f"ms, torch {runs['torch'][-1]:.1f} ms", file=sys.stderr, flush=True)
             a, b = np.array(checks["minstn"]), np.array(checks["torch"])
@@ -270,7 +276,7 @@ def main(argv=None):
                 "params": params, "threads": threads, "ms_per_step": ms, "rounds_ms": runs,
                 "per_s": {k: batch / (v / 1e3) for k, v in ms.items()},
                 "ratio": ratio, "verdict": "pass" if ratio >= TARGET else "FAIL",
-                "malloc_kept": kept,
+                "malloc_kept": kept, "numba_threading_layer": layers,
                 "max_rel_diff_outputs": float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))})
     res["machine"] = {"cpu": _cpu(), "python": platform.python_version(), "commit": _commit()}
     table = markdown(res)

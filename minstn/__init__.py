@@ -11,14 +11,18 @@ import os as _os
 
 import numba as _numba
 
-# Numba's default OpenMP threading layer keeps its threads spinning after every
-# parallel loop; they then steal the cores from OpenBLAS inside the next matrix
-# product. On the 2-core benchmark machine an ST-CNN step on 2 threads took 80 ms
-# with "omp" and 40 ms with "workqueue" (docs/performance.md). Use workqueue unless
-# the user chose a layer (NUMBA_THREADING_LAYER); it must be set before the first
-# parallel kernel runs.
+# Numba's threading layer: OpenMP first. With several Numba threads minstn's kernels
+# split their work over Numba's threads and keep the BLAS on one thread
+# (kernels/cpu/_threads.py), and OpenMP's caller takes a share of each parallel loop and
+# finds its worker still awake; "workqueue" hands every loop to sleeping workers. On the
+# 2-core VM the experiment-1 ST-CNN step on 2 threads took 24 ms with "omp" against
+# 31-33 with "workqueue" (docs/performance.md). (Before the BLAS was kept on one thread,
+# OpenMP's spinning workers took the cores from OpenBLAS's and "workqueue" was the
+# faster.) A layer chosen with NUMBA_THREADING_LAYER wins; it must be set before the
+# first parallel kernel runs.
 if "NUMBA_THREADING_LAYER" not in _os.environ:
-    _numba.config.THREADING_LAYER = "workqueue"
+    _numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+    _numba.config.THREADING_LAYER = "default"
 
 # glibc gives a step's freed arrays back to the kernel, and the next step faults them
 # back in page by page; keep them in the process instead (minstn/_malloc.py).
