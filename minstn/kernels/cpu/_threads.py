@@ -1,16 +1,18 @@
 """Who uses the cores: Numba's threads, and when a kernel takes its parallel driver.
 
-A Numba kernel compiled with parallel=True hands its loop to a worker thread on every call,
-even when Numba has only one thread, and waits for it. On a machine whose cores are all busy
-(the demos train one process per core) that wake-up took ~2 ms a call, 20x the pooling it
-carried (docs/performance.md). So pooling, the 2-D sampler and conv take their parallel
-driver only when Numba has more than one thread.
+Under Numba's workqueue threading layer a kernel compiled with parallel=True hands its loop
+to a worker thread on every call, even when Numba has only one thread, and waits for it. On
+a machine whose cores are all busy (the demos train one process per core) that wake-up took
+~2 ms a call, 20x the pooling it carried (docs/performance.md). So pooling, the 2-D sampler,
+conv and the LSTM take their parallel driver only when Numba has more than one thread (and
+`import minstn` now prefers the OpenMP layer, whose caller runs a share of the loop itself).
 
 With more than one Numba thread, minstn shares the cores out itself (conv runs lanes of
-samples, each with its own matrix products) and the BLAS under np.dot runs on one thread
-(`claim_cores`, called when the kernels load). A multi-threaded BLAS would fight those lanes
-twice over: called from two threads at once its callers queue for one thread pool, and
-between calls its idle threads keep spinning on the cores the lanes need (`_blas`).
+im2col chunks, the LSTM lanes of samples, each with its own matrix products) and the BLAS
+under np.dot runs on one thread (`claim_cores`, called when the kernels load). A
+multi-threaded BLAS would fight those lanes twice over: called from two threads at once its
+callers queue for one thread pool, and between calls its idle threads keep spinning on the
+cores the lanes need (`_blas`).
 """
 import numba
 
