@@ -41,3 +41,28 @@ def test_several_numba_threads_put_blas_on_one():
     thread at import; with one Numba thread it leaves the BLAS its threads."""
     assert _blas_threads_after_import(2) == 1
     assert _blas_threads_after_import(1) == 2
+
+
+def test_import_prefers_openmp_unless_the_user_chose():
+    """`import minstn` puts Numba's OpenMP layer first (kernels/cpu/_threads.py says why);
+    NUMBA_THREADING_LAYER set by the user wins."""
+    try:
+        from numba.np.ufunc import omppool  # noqa: F401
+    except ImportError:
+        pytest.skip("this Numba has no OpenMP threading layer")
+    code = ("import numpy as np, numba, minstn\n"
+            "from minstn.kernels import cpu\n"
+            "x = np.ones((2, 2, 4, 4), np.float32)\n"
+            "out, arg = np.empty((2, 2, 2, 2), np.float32), np.empty((2, 2, 2, 2), np.int64)\n"
+            "cpu.max_pool2d_forward(x, out, arg, 2, 2, 2, 2)   # a parallel kernel runs\n"
+            "print(numba.threading_layer())")
+    layers = []
+    for chosen in (None, "workqueue"):
+        env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+        env["NUMBA_NUM_THREADS"] = "2"
+        if chosen:
+            env["NUMBA_THREADING_LAYER"] = chosen
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)
+        layers.append(out.stdout.split()[-1])
+    assert layers == ["omp", "workqueue"]
