@@ -304,10 +304,9 @@ def _rel_diff(a, b):
 
 def run_op_case(case, rng, args):
     """Time forward and forward+backward of one case; check minstn against torch once."""
-    fws = {"minstn": _build(case, "minstn")}
-    if torch is not None:
-        fws["torch"] = _build(case, "torch")
-    out_shape = fws["minstn"][0]().shape
+    fws = {k: _build(case, k) for k, lib in (("minstn", minstn), ("torch", torch))
+           if lib is not None}                  # one of them only in a --split child
+    out_shape = tuple(next(iter(fws.values()))[0]().shape)
     g = rng.standard_normal(out_shape).astype(np.float32)             # upstream gradient
     gs = {"minstn": g, "torch": torch.from_numpy(g.copy()) if torch is not None else None}
 
@@ -324,7 +323,7 @@ def run_op_case(case, rng, args):
     fb = measure({k: fwdbwd_fn(k) for k in fws}, args.repeats, args.warmup, args.min_time)
     row = {k: case[k] for k in ("name", "op", "shape", "group")}
     row.update(forward=fwd, forward_backward=fb, target=RATIO_TARGETS[case["group"]])
-    if torch is not None:
+    if len(fws) == 2:
         row["ratio_forward"] = fwd["minstn"]["median_ms"] / fwd["torch"]["median_ms"]
         row["ratio_forward_backward"] = fb["minstn"]["median_ms"] / fb["torch"]["median_ms"]
         # parity: the same numbers on both sides, else the comparison means nothing
@@ -587,7 +586,7 @@ def machine_info(args):
     return {"cpu_model": cpu, "logical_cores": os.cpu_count(),
             "usable_cores": len(os.sched_getaffinity(0)), "platform": platform.platform(),
             "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "minstn": minstn.__version__,
+            "numba": numba.__version__, "minstn": minstn.__version__ if minstn else None,
             "torch": torch.__version__ if torch is not None else None,
             "threads": args.threads, "numba_threads": numba.get_num_threads(),
             "numba_threading_layer": layer,
@@ -697,6 +696,12 @@ def parse_args(argv=None):
     p.add_argument("--json", default=None, help="results path (default "
                    "bench/results/<date>_<time>.json)")
     p.add_argument("--markdown", default=None, help="also write the Markdown table here")
+    p.add_argument("--split", type=int, default=0, metavar="ROUNDS",
+                   help="ops only: time each framework in its own process, ROUNDS times in "
+                        "alternating order, and take the median over rounds (two thread "
+                        "pools in one process slow each other); no parity check")
+    p.add_argument("--framework", choices=("minstn", "torch"), default=None,
+                   help=argparse.SUPPRESS)     # a --split child: this framework's ops only
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.threads < 1:
@@ -718,7 +723,9 @@ def main(argv=None):
         _set_threads(args.threads)
         print(json.dumps(child_memory(fw, shapes["STCNN"])))
         return 0
-    _import_libs(args.no_torch)
+    if args.split:
+        return run_split(args, argv)
+    _import_libs(args.no_torch or args.framework == "minstn", no_minstn=args.framework == "torch")
     _set_threads(args.threads)
     wanted = [s.strip() for s in args.only.split(",")] if args.only else None
 
@@ -744,6 +751,11 @@ def main(argv=None):
         if selected(case["name"]):
             print(f"  {case['name']} ...", file=sys.stderr, flush=True)
             res["ops"].append(run_op_case(case, rng, args))
+    if args.framework:                           # a --split child: the parent merges
+        res["machine"] = machine_info(args)
+        with open(args.json, "w") as f:
+            json.dump(res, f)
+        return 0
     if selected("stcnn step"):
         print("  stcnn step ...", file=sys.stderr, flush=True)
         res["stcnn_step"] = run_stcnn(shapes["STCNN"], args)
@@ -756,6 +768,61 @@ def main(argv=None):
         res["startup"] = run_startup(args, shapes["STCNN"])
     res["machine"] = machine_info(args)
     res["wall_s"] = time.time() - t_start
+    write_results(res, markdown(res), args.json, args.markdown)
+    return 0
+
+
+def run_split(args, argv):
+    """--split ROUNDS: the ops, each framework in a fresh process per round (order alternating),
+    the figures the median over rounds; written as one result like a one-process run."""
+    import statistics
+    import numpy
+    global np
+    np = numpy
+    base = [a for a in (sys.argv[1:] if argv is None else argv)]
+    i = base.index("--split")
+    base = base[:i] + base[i + 2:]
+    rounds = {"minstn": [], "torch": []}
+    t_start = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.split):
+            for fw in (("minstn", "torch") if r % 2 == 0 else ("torch", "minstn")):
+                out = os.path.join(tmp, f"{fw}{r}.json")
+                cmd = [sys.executable, os.path.abspath(__file__), *base, "--framework", fw,
+                       "--json", out]
+                print(f"  round {r + 1}: {fw} ...", file=sys.stderr, flush=True)
+                p = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **_thread_env(args.threads)},
+                                   capture_output=True, text=True, timeout=7200)
+                if p.returncode != 0:
+                    raise RuntimeError(f"{' '.join(cmd)} failed:\n{p.stderr[-3000:]}")
+                with open(out) as f:
+                    rounds[fw].append(json.load(f))
+    ops = []
+    for k, row in enumerate(rounds["minstn"][0]["ops"]):
+        merged = {key: row[key] for key in ("name", "op", "shape", "group", "target")}
+        for phase in ("forward", "forward_backward"):
+            merged[phase] = {}
+            for fw in ("minstn", "torch"):
+                per_round = [run["ops"][k][phase][fw] for run in rounds[fw]]
+                merged[phase][fw] = {
+                    "median_ms": statistics.median(x["median_ms"] for x in per_round),
+                    "rounds_median_ms": [x["median_ms"] for x in per_round],
+                    "q1_ms": statistics.median(x["q1_ms"] for x in per_round),
+                    "q3_ms": statistics.median(x["q3_ms"] for x in per_round),
+                    "iqr_ms": statistics.median(x["iqr_ms"] for x in per_round)}
+        merged["ratio_forward"] = (merged["forward"]["minstn"]["median_ms"]
+                                   / merged["forward"]["torch"]["median_ms"])
+        merged["ratio_forward_backward"] = (merged["forward_backward"]["minstn"]["median_ms"]
+                                            / merged["forward_backward"]["torch"]["median_ms"])
+        merged["pass"] = verdict(merged["ratio_forward_backward"], merged["target"])
+        ops.append(merged)
+    machine = dict(rounds["minstn"][0]["machine"])
+    machine["torch"] = rounds["torch"][0]["machine"]["torch"]
+    machine["torch_threads"] = rounds["torch"][0]["machine"]["torch_threads"]
+    res = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+           "command": " ".join(["bench/run.py", *(sys.argv[1:] if argv is None else argv)]),
+           "config": {**rounds["minstn"][0]["config"], "split_rounds": args.split},
+           "ops": ops, "machine": machine, "wall_s": time.time() - t_start}
     write_results(res, markdown(res), args.json, args.markdown)
     return 0
 

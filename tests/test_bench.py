@@ -89,6 +89,26 @@ def test_bench_with_torch(tmp_path):
     assert "| STCNN(canvas=20, st_out=16) | 2 |" in md
 
 
+def test_bench_split_runs_each_framework_in_its_own_process(tmp_path):
+    """--split 2: each framework's ops in a fresh process per round, merged into one table
+    whose figures are the medians over the rounds; the ratio is of those medians."""
+    pytest.importorskip("torch")
+    _, res, md = _bench(tmp_path, "--split", "2", "--only", "conv1d,lstm")
+    assert [r["op"] for r in res["ops"]] == ["conv1d", "LSTM (1 layer)"]
+    assert res["config"]["split_rounds"] == 2 and res["machine"]["torch"]
+    for r in res["ops"]:
+        for kind in ("forward", "forward_backward"):
+            for fw in ("minstn", "torch"):
+                rounds = r[kind][fw]["rounds_median_ms"]
+                assert len(rounds) == 2 and min(rounds) > 0
+                assert r[kind][fw]["median_ms"] == pytest.approx(sum(rounds) / 2)
+        fb = r["forward_backward"]
+        assert r["ratio_forward_backward"] == pytest.approx(
+            fb["minstn"]["median_ms"] / fb["torch"]["median_ms"])
+        assert r["pass"] in ("pass", "FAIL")
+    assert "| conv1d |" in md and "| LSTM (1 layer) |" in md
+
+
 @pytest.mark.slow
 def test_bench_startup(tmp_path):
     _, res, md = _bench(tmp_path, "--no-torch", "--only", "startup")

@@ -29,8 +29,9 @@ def _candidates():
     paths = []
     try:
         with open("/proc/self/maps") as f:
-            for line in f:
-                path = line.rsplit(" ", 1)[-1].strip()
+            for line in f:                   # address perms offset dev inode [path]
+                fields = line.split(maxsplit=5)
+                path = fields[5].strip() if len(fields) == 6 else ""
                 if "openblas" in os.path.basename(path) and path not in paths:
                     paths.append(path)
     except OSError:
