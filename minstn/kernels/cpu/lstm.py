@@ -23,9 +23,10 @@ may use threads of its own inside the products. With several, the batch is cut i
 lanes, contiguous blocks of samples, one per Numba thread: the recurrence couples the
 steps of a sample, never two samples, so each lane runs all T steps on its own, its
 products on one BLAS thread (`_threads.py`). The weight gradients sum over every
-sample, so they are split by gate rows instead. Results are deterministic for a given
-thread count, and equal to the serial kernels' up to the last bit (OpenBLAS chooses its
-kernel by the product's size, and a lane's products are smaller).
+sample: each lane computes its samples' share, and the shares are added in lane order.
+Results are deterministic for a given thread count, and equal to the serial kernels' up
+to the last bits (OpenBLAS chooses its kernel by the product's size, a lane's products
+are smaller, and a weight gradient is summed in two parts).
 
 Saved arrays are batch-major like the input, (N, T, ·), so that the big products
 see contiguous (N·T, ·) matrices. Nothing is allocated inside the time loops.
@@ -244,24 +245,31 @@ def _backward_lanes(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n
     N, T, D = x.shape
     G = gates.shape[2]
     H = G // 4
-    for lane in prange(lanes):                   # BPTT and dX, by samples
+    need_ih, need_hh = grad_w_ih.size > 0, grad_w_hh.size > 0
+    part_ih = np.empty((lanes, G, D) if need_ih else (lanes, 0, 0), x.dtype)
+    part_hh = np.empty((lanes, G, H) if need_hh else (lanes, 0, 0), x.dtype)
+    for lane in prange(lanes):                   # everything by samples
         n0, n1 = lane * N // lanes, (lane + 1) * N // lanes
+        rows = (n1 - n0) * T
         _bptt_samples(c0[n0:n1], w_hh, gates[n0:n1], cs[n0:n1], tcs[n0:n1], grad_out[n0:n1],
                       grad_h_n[n0:n1], grad_c_n[n0:n1], grad_h0[n0:n1], grad_c0[n0:n1])
+        dA = gates[n0:n1].reshape(rows, G)       # this lane's dA, still in its cache
         if grad_x.size > 0:
-            np.dot(gates[n0:n1].reshape((n1 - n0) * T, G), w_ih,
-                   out=grad_x[n0:n1].reshape((n1 - n0) * T, D))
-    dA = gates.reshape(N * T, G)                 # dA (N*T, 4H)
-    if grad_w_ih.size > 0 or grad_w_hh.size > 0:
-        for lane in prange(lanes):               # dW_ih, dW_hh, by gate rows
-            g0, g1 = lane * G // lanes, (lane + 1) * G // lanes
-            dA_rows = np.ascontiguousarray(dA[:, g0:g1])        # (N*T, g1 - g0)
-            if grad_w_ih.size > 0:
-                np.dot(dA_rows.T, x.reshape(N * T, D), out=grad_w_ih[g0:g1])
-            if grad_w_hh.size > 0:
-                np.dot(dA_rows.T, hprev.reshape(N * T, H), out=grad_w_hh[g0:g1])
+            np.dot(dA, w_ih, out=grad_x[n0:n1].reshape(rows, D))
+        if need_ih:                              # its share of dW_ih = dA^T X
+            np.dot(dA.T, x[n0:n1].reshape(rows, D), out=part_ih[lane])
+        if need_hh:                              # and of dW_hh = dA^T H_prev
+            np.dot(dA.T, hprev[n0:n1].reshape(rows, H), out=part_hh[lane])
+    if need_ih:                                  # the lanes' shares added in lane order
+        grad_w_ih[:] = part_ih[0]
+        for lane in range(1, lanes):
+            grad_w_ih += part_ih[lane]
+    if need_hh:
+        grad_w_hh[:] = part_hh[0]
+        for lane in range(1, lanes):
+            grad_w_hh += part_hh[lane]
     if grad_b.size > 0:
-        _grad_b(dA, grad_b)
+        _grad_b(gates.reshape(N * T, G), grad_b)
 
 
 def _lanes(n):
