@@ -162,13 +162,12 @@ def test_kernel_skips_size0_grads(rng):
 @pytest.mark.parametrize("lanes", [2, 3])
 @pytest.mark.parametrize("skip", [False, True])
 def test_kernel_lanes_match_serial(rng, dtype, lanes, skip):
-    """The threaded kernels (blocks of samples on Numba's threads; the weight gradients by
-    gate rows) give the serial kernels' results, also with grad_x / grad_w_ih / grad_b
-    skipped, and the same bits on every run. 7 samples do not divide into the lanes evenly.
-    Not always the serial bits: OpenBLAS picks its kernel by the product's size, and a block
-    of samples is a smaller product (here a few entries differ in the last bit; at
-    experiment 4's shape they all agreed). Called directly, so this runs (one lane after
-    another) with one Numba thread too."""
+    """The threaded kernels (blocks of samples on Numba's threads, each adding its share of
+    the weight gradients) give the serial kernels' results, also with grad_x / grad_w_ih /
+    grad_b skipped, and the same bits on every run. 7 samples do not divide into the lanes
+    evenly. Not the serial bits: the weight gradients are summed in parts, and OpenBLAS
+    picks its kernel by the product's size, a block of samples being a smaller product.
+    Called directly, so this runs (one lane after another) with one Numba thread too."""
     N, T, D, H = 7, 5, 3, 4
     x, h0, c0, w_ih, w_hh, b, _ = (a.astype(dtype) for a in make_args(rng, N, T, D, H))
     go, ghn, gcn = (rng.standard_normal(s).astype(dtype) for s in ((N, T, H), (N, H), (N, H)))
