@@ -57,10 +57,13 @@ from .grids import _entries, _projective_theta_grad
 
 PAD_LO = 2        # zero rows / columns before the image in the padded buffers
 PAD = 3           # ... and in all (one after)
-# Outputs (N C Ho Wo) below which a parallel launch costs more than it saves. Measured on
-# the 2-core VM, N64 C1 28x28 (50k outputs), fused fwd+bwd: 1.03 ms wall on 2 threads for
-# 0.85 ms of CPU time in all, against 0.73 ms on the calling thread alone.
-GRAIN = 1 << 16
+# Outputs (N C Ho Wo) below which a parallel launch costs more than it saves. Under Numba's
+# workqueue layer (2026-11-25) that was 65,536: N64 C1 28x28 (50k outputs), fused fwd+bwd,
+# took 1.03 ms on 2 threads against 0.73 ms on the calling thread alone. Under OpenMP, which
+# `import minstn` now prefers, 2 threads pay down to 4,096 outputs (N4 C1 32x32 fused
+# fwd+bwd 0.11 ms against 0.14; N64 C1 28x28 0.62-0.64 against 1.01-1.09; probe script,
+# median of 60, docs/performance.md).
+GRAIN = 1 << 12
 
 _inline = numba.njit(cache=True, inline="always")
 
