@@ -45,7 +45,8 @@ TINY = dict(GRID2D=[(2, 1, 8, 8, 6, 6)], GRID1D=[(2, 3, 8, 6)], CONV2D=[(2, 1, 4
             CONV1D=[(2, 3, 4, 3, 8)], LSTMS=[(2, 4, 3, 2)],
             STCNN=dict(batch=2, canvas=20, st_out=16))             # --tiny: smoke-test shapes
 
-RATIO_TARGETS = {"grid": 1.0, "conv": 1.5, "lstm": 1.5}   # fwd+bwd time, minstn ÷ torch, at most
+RATIO_TARGETS = {"grid": 0.8, "conv": 1.0, "lstm": 1.0}   # fwd+bwd time, minstn ÷ torch, at most
+# (issue 26; results before 2026-12-06 evening were judged against issue 8's 1.0 / 1.5 / 1.5)
 GRID_AIM = 0.67
 STEP_TARGET = 0.5          # ST-CNN images/s, minstn ÷ torch, at least
 WARM_START_TARGET = 3.0    # seconds to first batch with a warm Numba cache, at most
