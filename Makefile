@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
-# Demos run single-threaded by default: on 2 cores, OpenBLAS's threads (inside conv)
-# and Numba's (sampler, pooling) oversubscribe and a training step takes twice as
-# long as on one thread (docs/performance.md). Override: make demo-rst DEMO_ENV=
+# Demos run one thread per process by default: experiments 1-3 train their models side by
+# side, one process per core, and a run's numbers then do not depend on the machine's core
+# count (docs/results.md). A single process does use several cores well (docs/performance.md,
+# "Two threads"). Override: make demo-timeseries DEMO_ENV=
 DEMO_ENV ?= OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1
 # the data sets beside the checkout, if there (else the loaders download into ~/.cache/minstn)
 ifneq ($(wildcard ../shared/data),)
