@@ -16,7 +16,11 @@ The element-wise work between the products runs in simple loops that LLVM vector
 cost more than all the products together at small H, so the exps of a step are
 computed in one vectorised pass (`_exp_nonpositive`), in the input's precision
 (float32 runs twice as many SIMD lanes as float64). error_model="numpy" drops
-the ZeroDivisionError checks that would stop vectorisation.
+the ZeroDivisionError checks that would stop vectorisation. No fastmath flags, not
+even "contract": with it, the code Numba compiled in the running process and the code
+it loaded from its on-disk cache fused different multiply-adds, so a run's last bits
+depended on whether the kernels had been compiled in that process
+(tests/test_numba_cache.py checks that they do not).
 
 Threads: with one Numba thread the kernels are the plain loops above, and the BLAS
 may use threads of its own inside the products. With several, the batch is cut into
@@ -48,7 +52,7 @@ _CONST64 = (1.4426950408889634, 0.6931471803691238, 1.9082149292705877e-10)
 _CONST32 = (1.4426950408889634, 0.693359375, -2.1219444005469057e-4)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, error_model="numpy")
 def _exp_nonpositive(z, bits):
     """z <- exp(z) in place for a flat float32 or float64 array z ≤ 0; bits: int64 scratch
     of z.size entries.
@@ -65,7 +69,7 @@ def _exp_nonpositive(z, bits):
         _exp64(z, bits)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, error_model="numpy")
 def _exp64(z, bits):
     """float64: the series to r^12 (truncation < 2e-16 relative); 2^k = (k + 1023) << 52.
     z below -708 gives exp(-708) ≈ 3e-308 (never garbage)."""
@@ -84,7 +88,7 @@ def _exp64(z, bits):
         z[m] *= two_k[m]
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, error_model="numpy")
 def _exp32(z, bits):
     """float32, in float32 maths: the series to r^7 (truncation < 6e-9 relative, below
     float32's 6e-8 rounding); 2^k = (k + 127) << 23. Where exp(z) is below float32's
