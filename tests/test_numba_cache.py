@@ -9,6 +9,7 @@ CODE = r"""
 import hashlib
 import numpy as np
 from minstn.kernels import cpu as K
+from minstn.ops.grids import tps_basis_t
 rng = np.random.default_rng(0)
 digest = hashlib.md5()
 for dt in (np.float32, np.float64):
@@ -29,7 +30,12 @@ for dt in (np.float32, np.float64):
     w = rng.standard_normal((4, 2, 3, 3)).astype(dt)
     co = np.empty((3, 4, 7, 7), dt)
     K.conv2d_forward(xs, w, np.zeros(4, dt), co, 1, 1, 0, 0)
-    for a in fw + gr + [out, co]:
+    bt = np.ascontiguousarray(tps_basis_t((3, 3), 9, 9))         # TPS: its gradient uses _dot
+    off = (0.05 * rng.standard_normal((3, 9, 2))).astype(dt)       # (reassoc, contract)
+    tout, tgx, tgo = np.empty((3, 2, 9, 9), dt), np.empty_like(xs), np.empty_like(off)
+    K.tps_grid_sample_forward(xs, off, tout, False, False, bt)
+    K.tps_grid_sample_backward(xs, off, out, tgx, tgo, False, False, bt)
+    for a in fw + gr + [out, co, tout, tgx, tgo]:
         digest.update(np.ascontiguousarray(a).tobytes())
 print(digest.hexdigest())
 """

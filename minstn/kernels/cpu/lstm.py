@@ -12,7 +12,8 @@ product per step, and collects every step's gate gradients dA (N, T, 4H) (over
 the saved gates); the weight gradients are then two big products dW_ih = dA^T X and
 dW_hh = dA^T H_prev, and dX = dA W_ih.
 
-The element-wise work between the products runs in simple loops that LLVM vectorises: σ and tanh need exp, and a libm exp call per element would
+The element-wise work between the products runs in simple loops that LLVM
+vectorises: σ and tanh need exp, and a libm exp call per element would
 cost more than all the products together at small H, so the exps of a step are
 computed in one vectorised pass (`_exp_nonpositive`), in the input's precision
 (float32 runs twice as many SIMD lanes as float64). error_model="numpy" drops
