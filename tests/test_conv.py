@@ -122,7 +122,7 @@ def test_kernel_lanes_same_bits_as_loop(rng, lanes, need):
     w2 = w.reshape(4, 27)
     outs = [np.full((7, 4, side, side), np.nan, np.float32) for _ in range(2)]
     conv._forward_serial(x, w2, b, outs[0], chunk, 3, 3, 1, 1, 0, 0)
-    conv._forward_lanes(x, w2, b, outs[1], chunk, lanes, 3, 3, 1, 1, 0, 0)
+    conv._forward_lanes(x, w2, b, outs[1], chunk, 3, 3, 1, 1, 0, 0, lanes)
     np.testing.assert_array_equal(outs[1], outs[0])
     g = rng.standard_normal(outs[0].shape, dtype=np.float32)
     grads = []
@@ -132,7 +132,7 @@ def test_kernel_lanes_same_bits_as_loop(rng, lanes, need):
         if run == "serial":
             conv._backward_serial(x, w2, g, gx, gw2, chunk, 3, 3, 1, 1, 0, 0)
         else:
-            conv._backward_lanes(x, w2, g, gx, gw2, chunk, lanes, 3, 3, 1, 1, 0, 0)
+            conv._backward_lanes(x, w2, g, gx, gw2, chunk, 3, 3, 1, 1, 0, 0, lanes)
         grads.append((gx, gw2))
     np.testing.assert_array_equal(grads[1][0], grads[0][0])
     np.testing.assert_array_equal(grads[1][1], grads[0][1])
@@ -143,24 +143,6 @@ def test_kernel_lanes_same_bits_as_loop(rng, lanes, need):
         K.conv2d_backward(x64, w64, g64, gx64, gw64, np.zeros(0), 1, 1, 0, 0)
         np.testing.assert_allclose(grads[1][0], gx64, rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(grads[1][1].reshape(w.shape), gw64, rtol=1e-4, atol=1e-3)
-
-
-def test_lanes_only_when_they_can_pay(monkeypatch):
-    """The dispatcher takes lanes only with several Numba threads, several chunks, and a
-    BLAS whose thread count it can set; never more lanes than chunks or threads."""
-    conv = K.conv
-    monkeypatch.setattr(conv, "parallel", lambda: True)
-    monkeypatch.setattr(conv.numba, "get_num_threads", lambda: 2)
-    monkeypatch.setattr(conv._blas, "found", lambda: True)
-    assert conv._lanes(64, 10) == 2
-    assert conv._lanes(64, 64) == 0                # one chunk: the loop, BLAS keeps its threads
-    monkeypatch.setattr(conv.numba, "get_num_threads", lambda: 8)
-    assert conv._lanes(30, 10) == 3
-    monkeypatch.setattr(conv._blas, "found", lambda: False)
-    assert conv._lanes(64, 10) == 0
-    monkeypatch.setattr(conv._blas, "found", lambda: True)
-    monkeypatch.setattr(conv, "parallel", lambda: False)
-    assert conv._lanes(64, 10) == 0
 
 
 # ---- gradchecks (float64, small shapes: conv2d is linear in x and in w, no kinks) ----------

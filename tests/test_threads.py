@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from minstn.kernels.cpu import _blas
+from minstn.kernels.cpu import _blas, _threads
 
 needs_blas = pytest.mark.skipif(not _blas.found(), reason="no OpenBLAS under Numba's np.dot")
 
@@ -65,3 +65,42 @@ def test_import_prefers_openmp_unless_the_user_chose():
                              text=True, check=True)
         layers.append(out.stdout.split()[-1])
     assert layers == ["omp", "workqueue"]
+
+
+def test_lanes_only_when_they_can_pay(monkeypatch):
+    """Work is dealt out to lanes only with several Numba threads, several units (conv's
+    64 samples in chunks of 10 are 7 units, in chunks of 64 one), and a BLAS whose thread
+    count minstn can set; never more lanes than units or threads."""
+    monkeypatch.setattr(_threads, "parallel", lambda: True)
+    monkeypatch.setattr(_threads.numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(_blas, "found", lambda: True)
+    assert _threads.lanes(7) == 2
+    assert _threads.lanes(1) == 0                  # one chunk: the loop, BLAS keeps its threads
+    monkeypatch.setattr(_threads.numba, "get_num_threads", lambda: 8)
+    assert _threads.lanes(3) == 3
+    monkeypatch.setattr(_blas, "found", lambda: False)
+    assert _threads.lanes(7) == 0
+    monkeypatch.setattr(_blas, "found", lambda: True)
+    monkeypatch.setattr(_threads, "parallel", lambda: False)
+    assert _threads.lanes(7) == 0
+
+
+def test_drive_runs_lanes_with_the_blas_on_one_thread(monkeypatch):
+    """drive: the lanes kernel, given the lane count last and run with the BLAS on one
+    thread (restored after), when the units can be dealt out; else the serial kernel."""
+    blas = {"threads": 2}
+    calls = []
+
+    def serial(*args):
+        calls.append(("serial", args, blas["threads"]))
+
+    def in_lanes(*args):
+        calls.append(("lanes", args, blas["threads"]))
+
+    monkeypatch.setattr(_threads, "lanes", lambda units: 2 if units > 1 else 0)
+    monkeypatch.setattr(_blas, "threads", lambda: blas["threads"])
+    monkeypatch.setattr(_blas, "set_threads", lambda n: blas.update(threads=n))
+    _threads.drive(5, serial, in_lanes, "x", 3)
+    _threads.drive(1, serial, in_lanes, "x", 3)
+    assert calls == [("lanes", ("x", 3, 2), 1), ("serial", ("x", 3), 2)]
+    assert blas["threads"] == 2

@@ -81,12 +81,11 @@ def set_threads(n: int) -> None:
 @contextlib.contextmanager
 def one_thread():
     """Run the block with the BLAS on one thread, then restore its count."""
-    lib = _find()
-    before = lib[0]() if lib else 1
+    before = threads()
     if before > 1:
-        lib[1](1)
+        set_threads(1)
     try:
         yield
     finally:
         if before > 1:
-            lib[1](before)
+            set_threads(before)

@@ -24,6 +24,27 @@ def parallel() -> bool:
     return numba.get_num_threads() > 1
 
 
+def lanes(units: int) -> int:
+    """How many lanes to deal `units` independent pieces of work out to (conv's im2col
+    chunks, the LSTM's samples): 0 for the plain loop. Lanes need more than one Numba
+    thread, more than one unit, and a BLAS whose thread count minstn can set
+    (`_blas.found`); never more lanes than threads or units."""
+    if units < 2 or not parallel() or not _blas.found():
+        return 0
+    return min(numba.get_num_threads(), units)
+
+
+def drive(units, serial, in_lanes, *args):
+    """serial(*args), or in_lanes(*args, lanes) with the BLAS on one thread when `units`
+    of work can be dealt out to lanes (`lanes`)."""
+    n = lanes(units)
+    if n:
+        with _blas.one_thread():
+            in_lanes(*args, n)
+    else:
+        serial(*args)
+
+
 def claim_cores() -> None:
     """With several Numba threads, put the BLAS that Numba calls on one thread."""
     if parallel() and _blas.threads() > 1:

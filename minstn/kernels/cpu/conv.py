@@ -28,12 +28,10 @@ Indices in the copy loops are unsigned (`_u`): Numba adds a negative-index
 wrap-around test to every signed array access, and that test alone stops LLVM
 from vectorising these short loops (5-10x slower). Every `_u` value is >= 0.
 """
-import numba
 import numpy as np
 from numba import njit, prange, uint64 as _u
 
-from . import _blas
-from ._threads import parallel
+from ._threads import drive
 
 # A batch runs in chunks of samples whose im2col buffer (K, nc*P) has at most
 # CHUNK_ELEMENTS entries (2**19 float32 = 2 MiB, the L2 of two cores) and at most
@@ -189,7 +187,7 @@ def _grad_b(grad_out, grad_b):
 
 
 # Each driver twice: a plain loop over the chunks, and lanes of chunks on Numba's
-# threads (`_lanes` says when; the module's docstring says how).
+# threads (`_threads.lanes` says when; the module's docstring says how).
 @njit(cache=True)
 def _forward_serial(x, w2, b, out, chunk, kh, kw, sh, sw, ph, pw):
     n, o_n, p = out.shape[0], out.shape[1], out.shape[2] * out.shape[3]
@@ -201,7 +199,7 @@ def _forward_serial(x, w2, b, out, chunk, kh, kw, sh, sw, ph, pw):
 
 
 @njit(cache=True, parallel=True)
-def _forward_lanes(x, w2, b, out, chunk, lanes, kh, kw, sh, sw, ph, pw):
+def _forward_lanes(x, w2, b, out, chunk, kh, kw, sh, sw, ph, pw, lanes):
     n, o_n, p = out.shape[0], out.shape[1], out.shape[2] * out.shape[3]
     cols_bufs = np.empty((lanes, w2.shape[1] * chunk * p), x.dtype)
     res_bufs = np.empty((lanes, o_n * chunk * p), x.dtype)
@@ -228,7 +226,7 @@ def _backward_serial(x, w2, grad_out, grad_x, gw2, chunk, kh, kw, sh, sw, ph, pw
 
 
 @njit(cache=True, parallel=True)
-def _backward_lanes(x, w2, grad_out, grad_x, gw2, chunk, lanes, kh, kw, sh, sw, ph, pw):
+def _backward_lanes(x, w2, grad_out, grad_x, gw2, chunk, kh, kw, sh, sw, ph, pw, lanes):
     n, o_n, p = grad_out.shape[0], grad_out.shape[1], grad_out.shape[2] * grad_out.shape[3]
     k = w2.shape[1]
     n_chunks = (n + chunk - 1) // chunk
@@ -248,17 +246,6 @@ def _backward_lanes(x, w2, grad_out, grad_x, gw2, chunk, lanes, kh, kw, sh, sw, 
                     gw2[o, kk] += gw_chunks[i, kk, o]
 
 
-def _lanes(n, chunk):
-    """How many lanes of chunks to run on Numba's threads: 0 for the plain loop.
-
-    Lanes need more than one Numba thread (`_threads.parallel`), more than one chunk,
-    and a BLAS whose thread count minstn can set (`_blas.found`)."""
-    n_chunks = -(-n // chunk)
-    if n_chunks < 2 or not parallel() or not _blas.found():
-        return 0
-    return min(numba.get_num_threads(), n_chunks)
-
-
 def conv2d_forward(x, w, b, out, sh, sw, ph, pw):
     """out = conv2d(x, w) + b: PyTorch's cross-correlation with stride and zero padding.
 
@@ -271,12 +258,8 @@ def conv2d_forward(x, w, b, out, sh, sw, ph, pw):
     k = w.shape[1] * kh * kw
     w2 = w.reshape(o_n, k)                                     # (O, K)
     chunk = _chunk_size(n, k, ho * wo)
-    lanes = _lanes(n, chunk)
-    if lanes:
-        with _blas.one_thread():
-            _forward_lanes(x, w2, b, out, chunk, lanes, kh, kw, sh, sw, ph, pw)
-    else:
-        _forward_serial(x, w2, b, out, chunk, kh, kw, sh, sw, ph, pw)
+    drive(-(-n // chunk), _forward_serial, _forward_lanes,
+          x, w2, b, out, chunk, kh, kw, sh, sw, ph, pw)
 
 
 def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
@@ -297,9 +280,5 @@ def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
     gw2 = grad_w.reshape(o_n, k) if grad_w.size > 0 else grad_w.reshape(0, 0)  # (O, K)
     gw2[:] = 0
     chunk = _chunk_size(n, k, ho * wo)
-    lanes = _lanes(n, chunk)
-    if lanes:
-        with _blas.one_thread():
-            _backward_lanes(x, w2, grad_out, grad_x, gw2, chunk, lanes, kh, kw, sh, sw, ph, pw)
-    else:
-        _backward_serial(x, w2, grad_out, grad_x, gw2, chunk, kh, kw, sh, sw, ph, pw)
+    drive(-(-n // chunk), _backward_serial, _backward_lanes,
+          x, w2, grad_out, grad_x, gw2, chunk, kh, kw, sh, sw, ph, pw)

@@ -37,12 +37,10 @@ Saved arrays are batch-major like the input, (N, T, ·), so that the big product
 see contiguous (N·T, ·) matrices. Nothing is allocated inside the time loops.
 """
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from . import _blas
-from ._threads import parallel
+from ._threads import drive
 
 from .._scalar import lstm_cell_backward, sigmoid_e, tanh_e
 
@@ -277,33 +275,15 @@ def _backward_lanes(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n
         _grad_b(gates.reshape(N * T, G), grad_b)
 
 
-def _lanes(n):
-    """Lanes of samples to run on Numba's threads: 0 for the serial kernel (one Numba
-    thread, one sample, or a BLAS whose thread count minstn cannot set)."""
-    if n < 2 or not parallel() or not _blas.found():
-        return 0
-    return min(numba.get_num_threads(), n)
-
-
 def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev):
     """Run the LSTM over all T steps: shapes and outputs as in `_forward_samples`."""
-    lanes = _lanes(x.shape[0])
-    if lanes:
-        with _blas.one_thread():
-            _forward_lanes(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev,
-                           lanes)
-    else:
-        _forward_samples(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev)
+    drive(x.shape[0], _forward_samples, _forward_lanes,
+          x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev)
 
 
 def lstm_backward(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
                   grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b):
     """Backpropagation through time for `lstm_forward` (`_backward_serial` says how)."""
-    args = (x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
-            grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b)
-    lanes = _lanes(x.shape[0])
-    if lanes:
-        with _blas.one_thread():
-            _backward_lanes(*args, lanes)
-    else:
-        _backward_serial(*args)
+    drive(x.shape[0], _backward_serial, _backward_lanes,
+          x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
+          grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b)
