@@ -1,0 +1,420 @@
+"""3×3 stride-1 convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, 2016).
+
+The plain version is `conv.py` (im2col + one matrix product): read that first. This one
+gives the same sums with 2.25× fewer multiply-adds, for the 3×3 layers of experiment 1's
+CNN, where the products are most of a step.
+
+The outputs are cut into 2×2 tiles. The tile at tile row a, tile column b of one
+(sample, output channel) needs the 4×4 input block d_c at rows 2a - ph .. 2a - ph + 3 and
+columns 2b - pw .. 2b - pw + 3 of every input channel c (0 outside x), and
+
+    Y = A^T [ sum_c (G g_oc G^T) ⊙ (B^T d_c B) ] A        (⊙: element by element)
+
+    B^T = [1  0 -1  0]      G = [1    0    0 ]      A^T = [1  1  1  0]
+          [0  1  1  0]          [1/2  1/2  1/2]            [0  1 -1 -1]
+          [0 -1  1  0]          [1/2 -1/2  1/2]
+          [0  1  0 -1]          [0    0    1 ]
+
+is exactly the 2×2 block of the 3×3 cross-correlation (expand the products to check).
+The sum over c at each of the 16 positions ξ = (i, k) of the 4×4 tile is a matrix product
+over all tiles t = (sample, a, b) at once, which is where the time goes:
+
+    U[ξ] (O, C) = (G g G^T)[ξ]   V[ξ] (C, T) = (B^T d B)[ξ]   M[ξ] (O, T) = U[ξ] @ V[ξ]
+
+16 products of O·C·T multiply-adds against im2col's one of O·9C·(4T): 16/36. The backward
+reads the same three steps the other way round, each transform's adjoint in its place:
+
+    gM = A gY A^T (per tile)   gU[ξ] = gM[ξ] @ V[ξ]^T   gV[ξ] = U[ξ]^T @ gM[ξ]
+    grad_w = G^T gU G          grad_x = sum over tiles of B gV B^T at the tile's place
+
+Every transform is additions only, each applied as a row pass then a column pass, with the
+tiles' column index b innermost so the loops vectorise. Tiles overlap by two input rows and
+columns, so the adjoint of the input transform adds two tiles' parts into each shared row
+(and column), always in the same order: the results are the same on any number of threads.
+Float32 rounding differs from im2col's (other sums); it stays within a few ulp of the sum's
+magnitude (`tests/test_conv.py`). Batches run in chunks of samples, as in `conv.py`, dealt
+out to lanes when Numba has several threads; grad_w adds the chunks' gU in chunk order.
+"""
+import numpy as np
+from numba import njit, prange
+
+from ._threads import drive
+
+# A chunk's transformed tiles (16, max(C, O), nc*T) hold at most this many entries (2 MiB of
+# float32, as conv.py's im2col chunks).
+CHUNK_ELEMENTS = 3 << 16
+
+
+def applies(c_in, kh, kw, sh, sw) -> bool:
+    """Whether conv2d takes this path: 3×3, stride 1, and enough input channels for the
+    products over c to pay for the transforms (the 1-channel first layers stay on im2col)."""
+    return kh == 3 and kw == 3 and sh == 1 and sw == 1 and c_in >= MIN_CHANNELS
+
+
+MIN_CHANNELS = 16
+
+
+@njit(cache=True)
+def _weight_tiles(w, u):
+    """u[(i, k), c, o] = (G g G^T)[i, k] for g = w[o, c] (3, 3); u (16, C, O)."""
+    for o in range(w.shape[0]):
+        for c in range(w.shape[1]):
+            gg = np.empty((4, 3), w.dtype)                     # G g
+            for j in range(3):
+                g0, g1, g2 = w[o, c, 0, j], w[o, c, 1, j], w[o, c, 2, j]
+                gg[0, j] = g0
+                gg[1, j] = (g0 + g1 + g2) * 0.5
+                gg[2, j] = (g0 - g1 + g2) * 0.5
+                gg[3, j] = g2
+            for i in range(4):                                 # (G g) G^T
+                h0, h1, h2 = gg[i, 0], gg[i, 1], gg[i, 2]
+                u[4 * i + 0, c, o] = h0
+                u[4 * i + 1, c, o] = (h0 + h1 + h2) * 0.5
+                u[4 * i + 2, c, o] = (h0 - h1 + h2) * 0.5
+                u[4 * i + 3, c, o] = h2
+
+
+@njit(cache=True)
+def _weight_tiles_adjoint(gu, grad_w):
+    """grad_w[o, c] = G^T gU[:, c, o] G, the adjoint of _weight_tiles; gu (16, C, O)."""
+    for o in range(grad_w.shape[0]):
+        for c in range(grad_w.shape[1]):
+            q = np.empty((4, 3), gu.dtype)                     # gU G, row by row
+            for i in range(4):
+                a0, a1, a2, a3 = (gu[4 * i, c, o], gu[4 * i + 1, c, o],
+                                  gu[4 * i + 2, c, o], gu[4 * i + 3, c, o])
+                q[i, 0] = a0 + (a1 + a2) * 0.5
+                q[i, 1] = (a1 - a2) * 0.5
+                q[i, 2] = (a1 + a2) * 0.5 + a3
+            for j in range(3):                                 # G^T (gU G)
+                a0, a1, a2, a3 = q[0, j], q[1, j], q[2, j], q[3, j]
+                grad_w[o, c, 0, j] = a0 + (a1 + a2) * 0.5
+                grad_w[o, c, 1, j] = (a1 - a2) * 0.5
+                grad_w[o, c, 2, j] = (a1 + a2) * 0.5 + a3
+
+
+# The transforms work on a chunk of nc samples at a time, channels last: the chunk copied
+# into a zero-padded (rows, columns, nc*C) buffer. Every loop below then runs innermost over
+# nc*C (or nc*O) contiguous numbers, on 1-D views, with at most four arrays written per loop:
+# Numba's loops vectorise only so (longer index arithmetic, or more streams than LLVM will
+# check for overlap at run time, and they run scalar, 3-5x slower). Tiles are numbered
+# t = (a*tw + b)*nc + m, so the nc samples of one tile position are nc consecutive rows of
+# V[ξ] (T, C) and M[ξ] (T, O); the products do not care about the order of the rows.
+
+@njit(cache=True)
+def _input_tiles(x, n0, nc, v, ph, pw, th, tw):
+    """v[(i, k), (a*tw + b)*nc + m, c] = (B^T d B)[i, k] for d the 4×4 block of x[n0 + m, c]
+    at rows 2a - ph.., columns 2b - pw.. (0 outside x); v (16, >= nc*th*tw, C)."""
+    c_in, h, w = x.shape[1], x.shape[2], x.shape[3]
+    hp, wp = 2 * th + 2, 2 * tw + 2                            # >= h + 2 ph, w + 2 pw
+    n_l = nc * c_in
+    p = np.zeros((hp, wp, n_l), x.dtype)                       # the chunk, zero padded
+    for m in range(nc):
+        for r in range(h):
+            for s in range(w):
+                row = p[r + ph, s + pw, m * c_in:(m + 1) * c_in]
+                for c in range(c_in):
+                    row[c] = x[n0 + m, c, r, s]
+    hk = np.empty((hp, tw, 4, n_l), x.dtype)                   # rows: d B
+    for r in range(hp):
+        for b in range(tw):
+            d0, d1, d2, d3 = p[r, 2 * b], p[r, 2 * b + 1], p[r, 2 * b + 2], p[r, 2 * b + 3]
+            h0, h1, h2, h3 = hk[r, b, 0], hk[r, b, 1], hk[r, b, 2], hk[r, b, 3]
+            for j in range(n_l):
+                h0[j] = d0[j] - d2[j]
+                h1[j] = d1[j] + d2[j]
+                h2[j] = d2[j] - d1[j]
+                h3[j] = d1[j] - d3[j]
+    vf = v.reshape(16, v.shape[1] * c_in)
+    for a in range(th):                                        # columns: B^T (d B)
+        for b in range(tw):
+            q = (a * tw + b) * n_l
+            for k in range(4):
+                e0, e1 = hk[2 * a, b, k], hk[2 * a + 1, b, k]
+                e2, e3 = hk[2 * a + 2, b, k], hk[2 * a + 3, b, k]
+                v0, v1 = vf[k, q:q + n_l], vf[4 + k, q:q + n_l]
+                v2, v3 = vf[8 + k, q:q + n_l], vf[12 + k, q:q + n_l]
+                for j in range(n_l):
+                    v0[j] = e0[j] - e2[j]
+                    v1[j] = e1[j] + e2[j]
+                    v2[j] = e2[j] - e1[j]
+                    v3[j] = e1[j] - e3[j]
+
+
+@njit(cache=True)
+def _input_tiles_adjoint(gv, n0, nc, grad_x, ph, pw, th, tw):
+    """grad_x[n0 + m, c] = the sum over tiles of B gV B^T at each tile's place (the adjoint
+    of _input_tiles; padding dropped); gv (16, >= nc*th*tw, C)."""
+    c_in, h, w = grad_x.shape[1], grad_x.shape[2], grad_x.shape[3]
+    hp, wp = 2 * th + 2, 2 * tw + 2
+    n_l = nc * c_in
+    gf = gv.reshape(16, gv.shape[1] * c_in)
+    # columns, B gV: tile a writes its part of rows 2a, 2a+1, then adds its part of rows
+    # 2a+2, 2a+3 (tile a+1's first two)
+    gh = np.empty((hp, tw, 4, n_l), gv.dtype)
+    gh[2 * th:] = 0
+    for a in range(th):
+        for b in range(tw):
+            q = (a * tw + b) * n_l
+            for k in range(4):
+                g0, g1 = gf[k, q:q + n_l], gf[4 + k, q:q + n_l]
+                g2, g3 = gf[8 + k, q:q + n_l], gf[12 + k, q:q + n_l]
+                r0, r1 = gh[2 * a, b, k], gh[2 * a + 1, b, k]
+                for j in range(n_l):
+                    r0[j] = g0[j]
+                    r1[j] = g1[j] - g2[j] + g3[j]
+    for a in range(th):
+        for b in range(tw):
+            q = (a * tw + b) * n_l
+            for k in range(4):
+                g0, g1 = gf[k, q:q + n_l], gf[4 + k, q:q + n_l]
+                g2, g3 = gf[8 + k, q:q + n_l], gf[12 + k, q:q + n_l]
+                r2, r3 = gh[2 * a + 2, b, k], gh[2 * a + 3, b, k]
+                for j in range(n_l):
+                    r2[j] += g1[j] + g2[j] - g0[j]
+                    r3[j] -= g3[j]
+    # rows, (B gV) B^T: the same with columns 2b .. 2b+3
+    gp = np.empty((hp, wp, n_l), gv.dtype)
+    for r in range(hp):
+        gp[r, 2 * tw:] = 0
+        for b in range(tw):
+            e0, e1, e2, e3 = gh[r, b, 0], gh[r, b, 1], gh[r, b, 2], gh[r, b, 3]
+            s0, s1 = gp[r, 2 * b], gp[r, 2 * b + 1]
+            for j in range(n_l):
+                s0[j] = e0[j]
+                s1[j] = e1[j] - e2[j] + e3[j]
+        for b in range(tw):
+            e0, e1, e2, e3 = gh[r, b, 0], gh[r, b, 1], gh[r, b, 2], gh[r, b, 3]
+            s2, s3 = gp[r, 2 * b + 2], gp[r, 2 * b + 3]
+            for j in range(n_l):
+                s2[j] += e1[j] + e2[j] - e0[j]
+                s3[j] -= e3[j]
+    for m in range(nc):
+        for r in range(h):
+            for s in range(w):
+                row = gp[r + ph, s + pw, m * c_in:(m + 1) * c_in]
+                for c in range(c_in):
+                    grad_x[n0 + m, c, r, s] = row[c]
+
+
+@njit(cache=True)
+def _output_tiles(mt, b, out, n0, nc):
+    """out[n0 + m, o] = A^T M A tile by tile + b[o], cropped to Ho × Wo; mt (16, >= nc*T, O),
+    b (O,)."""
+    o_n, ho, wo = out.shape[1], out.shape[2], out.shape[3]
+    th, tw = (ho + 1) // 2, (wo + 1) // 2
+    n_l = nc * o_n
+    mf = mt.reshape(16, mt.shape[1] * o_n)
+    z = np.empty((2, 4, n_l), mt.dtype)                        # A^T M, per column k
+    y = np.empty((2 * th, 2 * tw, n_l), mt.dtype)              # the chunk, channels last
+    for a in range(th):
+        for bb in range(tw):
+            q = (a * tw + bb) * n_l
+            for k in range(4):
+                m0, m1 = mf[k, q:q + n_l], mf[4 + k, q:q + n_l]
+                m2, m3 = mf[8 + k, q:q + n_l], mf[12 + k, q:q + n_l]
+                z0, z1 = z[0, k], z[1, k]
+                for j in range(n_l):
+                    z0[j] = m0[j] + m1[j] + m2[j]
+                    z1[j] = m1[j] - m2[j] - m3[j]
+            for r in range(2):                                 # (A^T M) A
+                z0, z1, z2, z3 = z[r, 0], z[r, 1], z[r, 2], z[r, 3]
+                y0, y1 = y[2 * a + r, 2 * bb], y[2 * a + r, 2 * bb + 1]
+                for j in range(n_l):
+                    y0[j] = z0[j] + z1[j] + z2[j]
+                    y1[j] = z1[j] - z2[j] - z3[j]
+    for m in range(nc):
+        for r in range(ho):
+            for s in range(wo):
+                row = y[r, s, m * o_n:(m + 1) * o_n]
+                for o in range(o_n):
+                    out[n0 + m, o, r, s] = row[o] + b[o]
+
+
+@njit(cache=True)
+def _grad_tiles(grad_out, n0, nc, gm):
+    """gm[(i, k), (a*tw + b)*nc + m, o] = (A gY A^T)[i, k] for gY the 2×2 tile of
+    grad_out[n0 + m, o] (0 where the tile overhangs Ho × Wo): the adjoint of _output_tiles;
+    gm (16, >= nc*T, O)."""
+    o_n, ho, wo = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
+    th, tw = (ho + 1) // 2, (wo + 1) // 2
+    n_l = nc * o_n
+    gy = np.zeros((2 * th, 2 * tw, n_l), grad_out.dtype)       # the chunk, zero padded
+    for m in range(nc):
+        for r in range(ho):
+            for s in range(wo):
+                row = gy[r, s, m * o_n:(m + 1) * o_n]
+                for o in range(o_n):
+                    row[o] = grad_out[n0 + m, o, r, s]
+    gf = gm.reshape(16, gm.shape[1] * o_n)
+    for a in range(th):
+        for bb in range(tw):
+            q = (a * tw + bb) * n_l
+            g00, g01 = gy[2 * a, 2 * bb], gy[2 * a, 2 * bb + 1]
+            g10, g11 = gy[2 * a + 1, 2 * bb], gy[2 * a + 1, 2 * bb + 1]
+            # gY A^T gives per row r the four q_rk; then column k of A (gY A^T) is
+            # (q_0k, q_0k + q_1k, q_0k - q_1k, -q_1k)
+            o0, o1, o2, o3 = gf[0, q:q + n_l], gf[4, q:q + n_l], gf[8, q:q + n_l], gf[12, q:q + n_l]
+            for j in range(n_l):                               # k = 0: q_r0 = g_r0
+                o0[j] = g00[j]
+                o1[j] = g00[j] + g10[j]
+                o2[j] = g00[j] - g10[j]
+                o3[j] = -g10[j]
+            o0, o1, o2, o3 = gf[1, q:q + n_l], gf[5, q:q + n_l], gf[9, q:q + n_l], gf[13, q:q + n_l]
+            for j in range(n_l):                               # k = 1: q_r1 = g_r0 + g_r1
+                q0, q1 = g00[j] + g01[j], g10[j] + g11[j]
+                o0[j] = q0
+                o1[j] = q0 + q1
+                o2[j] = q0 - q1
+                o3[j] = -q1
+            o0, o1, o2, o3 = gf[2, q:q + n_l], gf[6, q:q + n_l], gf[10, q:q + n_l], gf[14, q:q + n_l]
+            for j in range(n_l):                               # k = 2: q_r2 = g_r0 - g_r1
+                q0, q1 = g00[j] - g01[j], g10[j] - g11[j]
+                o0[j] = q0
+                o1[j] = q0 + q1
+                o2[j] = q0 - q1
+                o3[j] = -q1
+            o0, o1, o2, o3 = gf[3, q:q + n_l], gf[7, q:q + n_l], gf[11, q:q + n_l], gf[15, q:q + n_l]
+            for j in range(n_l):                               # k = 3: q_r3 = -g_r1
+                q0, q1 = -g01[j], -g11[j]
+                o0[j] = q0
+                o1[j] = q0 + q1
+                o2[j] = q0 - q1
+                o3[j] = -q1
+
+
+@njit(cache=True)
+def _chunk_size(n, c_in, o_n, tiles):
+    """Samples per chunk: its tiles (16, nc*T, max(C, O)) within CHUNK_ELEMENTS; >= 1."""
+    return max(1, min(n, CHUNK_ELEMENTS // (16 * max(c_in, o_n) * tiles)))
+
+
+@njit(cache=True)
+def _planes(buf, t, width):
+    """buf as 16 planes (tp, width) with tp = t rounded up to odd: planes whose size is a
+    multiple of 4 KiB land on the same cache sets, and the transforms read or write all 16
+    at once (at chunk sizes where that happened, the backward took 2.5x as long)."""
+    tp = t | 1
+    return buf[:16 * tp * width].reshape(16, tp, width)
+
+
+@njit(cache=True)
+def _forward_chunk(x, u, b, out, n0, nc, v_buf, m_buf, ph, pw):
+    """Samples n0 .. n0+nc-1 of conv3x3_forward, in the scratch buffers given."""
+    th, tw = (out.shape[2] + 1) // 2, (out.shape[3] + 1) // 2
+    t = nc * th * tw
+    v = _planes(v_buf, t, x.shape[1])                          # (16, T, C)
+    mt = _planes(m_buf, t, out.shape[1])                       # (16, T, O)
+    _input_tiles(x, n0, nc, v, ph, pw, th, tw)
+    for xi in range(16):
+        np.dot(v[xi, :t], u[xi], mt[xi, :t])                   # (T, C) @ (C, O)
+    _output_tiles(mt, b, out, n0, nc)
+
+
+@njit(cache=True)
+def _backward_chunk(x, ut, grad_out, grad_x, gu_chunk, n0, nc, v_buf, m_buf, ph, pw):
+    """Samples n0 .. n0+nc-1 of conv3x3_backward: grad_x's samples, and this chunk's gU
+    (16, C, O) into gu_chunk if it is not empty. ut (16, O, C) is U transposed."""
+    th, tw = (grad_out.shape[2] + 1) // 2, (grad_out.shape[3] + 1) // 2
+    t = nc * th * tw
+    v = _planes(v_buf, t, x.shape[1])                          # (16, T, C)
+    gm = _planes(m_buf, t, grad_out.shape[1])                  # (16, T, O)
+    _grad_tiles(grad_out, n0, nc, gm)
+    if gu_chunk.size > 0:
+        _input_tiles(x, n0, nc, v, ph, pw, th, tw)
+        for xi in range(16):
+            np.dot(v[xi, :t].T, gm[xi, :t], gu_chunk[xi])      # (C, T) @ (T, O)
+    if grad_x.size > 0:
+        for xi in range(16):
+            np.dot(gm[xi, :t], ut[xi], v[xi, :t])              # (T, O) @ (O, C)
+        _input_tiles_adjoint(v, n0, nc, grad_x, ph, pw, th, tw)
+
+
+# Each driver twice, as in conv.py: a loop over the chunks, and lanes of chunks.
+@njit(cache=True)
+def _forward_serial(x, u, b, out, chunk, ph, pw):
+    n, o_n, c_in = out.shape[0], out.shape[1], x.shape[1]
+    t = (chunk * ((out.shape[2] + 1) // 2) * ((out.shape[3] + 1) // 2)) | 1
+    v_buf = np.empty(16 * c_in * t, x.dtype)
+    m_buf = np.empty(16 * o_n * t, x.dtype)
+    for n0 in range(0, n, chunk):
+        _forward_chunk(x, u, b, out, n0, min(chunk, n - n0), v_buf, m_buf, ph, pw)
+
+
+@njit(cache=True, parallel=True)
+def _forward_lanes(x, u, b, out, chunk, ph, pw, lanes):
+    n, o_n, c_in = out.shape[0], out.shape[1], x.shape[1]
+    t = (chunk * ((out.shape[2] + 1) // 2) * ((out.shape[3] + 1) // 2)) | 1
+    v_bufs = np.empty((lanes, 16 * c_in * t), x.dtype)
+    m_bufs = np.empty((lanes, 16 * o_n * t), x.dtype)
+    n_chunks = (n + chunk - 1) // chunk
+    for lane in prange(lanes):
+        for i in range(lane, n_chunks, lanes):
+            n0 = i * chunk
+            _forward_chunk(x, u, b, out, n0, min(chunk, n - n0), v_bufs[lane], m_bufs[lane],
+                           ph, pw)
+
+
+@njit(cache=True)
+def _backward_serial(x, ut, grad_out, grad_x, gu, chunk, ph, pw):
+    n, o_n, c_in = grad_out.shape[0], grad_out.shape[1], x.shape[1]
+    t = (chunk * ((grad_out.shape[2] + 1) // 2) * ((grad_out.shape[3] + 1) // 2)) | 1
+    v_buf = np.empty(16 * c_in * t, x.dtype)
+    m_buf = np.empty(16 * o_n * t, x.dtype)
+    gu_chunk = np.empty((16, c_in, o_n) if gu.size > 0 else (0, 0, 0), x.dtype)
+    for n0 in range(0, n, chunk):
+        _backward_chunk(x, ut, grad_out, grad_x, gu_chunk, n0, min(chunk, n - n0),
+                        v_buf, m_buf, ph, pw)
+        if gu.size > 0:
+            gu += gu_chunk
+
+
+@njit(cache=True, parallel=True)
+def _backward_lanes(x, ut, grad_out, grad_x, gu, chunk, ph, pw, lanes):
+    n, o_n, c_in = grad_out.shape[0], grad_out.shape[1], x.shape[1]
+    t = (chunk * ((grad_out.shape[2] + 1) // 2) * ((grad_out.shape[3] + 1) // 2)) | 1
+    n_chunks = (n + chunk - 1) // chunk
+    v_bufs = np.empty((lanes, 16 * c_in * t), x.dtype)
+    m_bufs = np.empty((lanes, 16 * o_n * t), x.dtype)
+    need_w = gu.size > 0
+    gu_chunks = np.empty((n_chunks, 16, c_in, o_n) if need_w else (n_chunks, 0, 0, 0), x.dtype)
+    for lane in prange(lanes):
+        for i in range(lane, n_chunks, lanes):
+            n0 = i * chunk
+            _backward_chunk(x, ut, grad_out, grad_x, gu_chunks[i], n0, min(chunk, n - n0),
+                            v_bufs[lane], m_bufs[lane], ph, pw)
+    if need_w:                       # the chunks' gU added in chunk order, as in the loop
+        for xi in prange(16):
+            for i in range(n_chunks):
+                gu[xi] += gu_chunks[i, xi]
+
+
+def _setup(x, w, ho, wo):
+    n, c_in, o_n = x.shape[0], x.shape[1], w.shape[0]
+    u = np.empty((16, c_in, o_n), w.dtype)
+    _weight_tiles(w, u)
+    chunk = _chunk_size(n, c_in, o_n, ((ho + 1) // 2) * ((wo + 1) // 2))
+    return u, chunk
+
+
+def conv3x3_forward(x, w, b, out, ph, pw):
+    """conv2d_forward for a 3×3 kernel at stride 1: x (N, C, H, W), w (O, C, 3, 3),
+    b (O,) or (0,), out (N, O, H + 2 ph - 2, W + 2 pw - 2)."""
+    u, chunk = _setup(x, w, out.shape[2], out.shape[3])
+    if b.shape[0] == 0:
+        b = np.zeros(w.shape[0], w.dtype)
+    drive(-(-x.shape[0] // chunk), _forward_serial, _forward_lanes, x, u, b, out, chunk, ph, pw)
+
+
+def conv3x3_backward(x, w, grad_out, grad_x, grad_w, ph, pw):
+    """grad_x and grad_w of conv3x3_forward (an array of size 0 is not computed; grad_b is
+    conv.py's)."""
+    u, chunk = _setup(x, w, grad_out.shape[2], grad_out.shape[3])
+    # U^T as its own C-ordered array: OpenBLAS ran gM @ U^T 1.5x faster from it than from
+    # the transposed view (probe script, the exp1 CNN's two 3×3 layers)
+    ut = np.ascontiguousarray(u.transpose(0, 2, 1))             # (16, O, C)
+    gu = np.zeros((16, w.shape[1], w.shape[0]) if grad_w.size > 0 else (0, 0, 0), w.dtype)
+    drive(-(-x.shape[0] // chunk), _backward_serial, _backward_lanes,
+          x, ut, grad_out, grad_x, gu, chunk, ph, pw)
+    if grad_w.size > 0:
+        _weight_tiles_adjoint(gu, grad_w)
