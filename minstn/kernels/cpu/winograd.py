@@ -115,23 +115,22 @@ def _input_tiles(x, n0, nc, v, ph, pw, th, tw):
                 row = p[r + ph, s + pw, m * c_in:(m + 1) * c_in]
                 for c in range(c_in):
                     row[c] = x[n0 + m, c, r, s]
-    hk = np.empty((hp, tw, 4, n_l), x.dtype)                   # rows: d B
-    for r in range(hp):
-        for b in range(tw):
-            d0, d1, d2, d3 = p[r, 2 * b], p[r, 2 * b + 1], p[r, 2 * b + 2], p[r, 2 * b + 3]
-            h0, h1, h2, h3 = hk[r, b, 0], hk[r, b, 1], hk[r, b, 2], hk[r, b, 3]
-            for j in range(n_l):
-                h0[j] = d0[j] - d2[j]
-                h1[j] = d1[j] + d2[j]
-                h2[j] = d2[j] - d1[j]
-                h3[j] = d1[j] - d3[j]
+    e = np.empty((4, 4, n_l), x.dtype)                         # one tile's d B
     vf = v.reshape(16, v.shape[1] * c_in)
-    for a in range(th):                                        # columns: B^T (d B)
+    for a in range(th):
         for b in range(tw):
+            for i in range(4):                                 # rows: d B
+                d0, d1 = p[2 * a + i, 2 * b], p[2 * a + i, 2 * b + 1]
+                d2, d3 = p[2 * a + i, 2 * b + 2], p[2 * a + i, 2 * b + 3]
+                e0, e1, e2, e3 = e[i, 0], e[i, 1], e[i, 2], e[i, 3]
+                for j in range(n_l):
+                    e0[j] = d0[j] - d2[j]
+                    e1[j] = d1[j] + d2[j]
+                    e2[j] = d2[j] - d1[j]
+                    e3[j] = d1[j] - d3[j]
             q = (a * tw + b) * n_l
-            for k in range(4):
-                e0, e1 = hk[2 * a, b, k], hk[2 * a + 1, b, k]
-                e2, e3 = hk[2 * a + 2, b, k], hk[2 * a + 3, b, k]
+            for k in range(4):                                 # columns: B^T (d B)
+                e0, e1, e2, e3 = e[0, k], e[1, k], e[2, k], e[3, k]
                 v0, v1 = vf[k, q:q + n_l], vf[4 + k, q:q + n_l]
                 v2, v3 = vf[8 + k, q:q + n_l], vf[12 + k, q:q + n_l]
                 for j in range(n_l):
