@@ -30,12 +30,16 @@ for dt in (np.float32, np.float64):
     w = rng.standard_normal((4, 2, 3, 3)).astype(dt)
     co = np.empty((3, 4, 7, 7), dt)
     K.conv2d_forward(xs, w, np.zeros(4, dt), co, 1, 1, 0, 0)
+    x16, w16 = rng.standard_normal((2, 16, 6, 5)).astype(dt), rng.standard_normal((3, 16, 3, 3)).astype(dt)
+    wo, wg_x, wg_w = np.empty((2, 3, 6, 5), dt), np.empty_like(x16), np.empty_like(w16)
+    K.conv2d_forward(x16, w16, np.zeros(3, dt), wo, 1, 1, 1, 1)     # Winograd's 3x3 path
+    K.conv2d_backward(x16, w16, wo, wg_x, wg_w, np.zeros(0, dt), 1, 1, 1, 1)
     bt = np.ascontiguousarray(tps_basis_t((3, 3), 9, 9))         # TPS: its gradient uses _dot
     off = (0.05 * rng.standard_normal((3, 9, 2))).astype(dt)       # (reassoc, contract)
     tout, tgx, tgo = np.empty((3, 2, 9, 9), dt), np.empty_like(xs), np.empty_like(off)
     K.tps_grid_sample_forward(xs, off, tout, False, False, bt)
     K.tps_grid_sample_backward(xs, off, out, tgx, tgo, False, False, bt)
-    for a in fw + gr + [out, co, tout, tgx, tgo]:
+    for a in fw + gr + [out, co, wo, wg_x, wg_w, tout, tgx, tgo]:
         digest.update(np.ascontiguousarray(a).tobytes())
 print(digest.hexdigest())
 """
