@@ -17,49 +17,51 @@ columns 2b - pw .. 2b - pw + 3 of every input channel c (0 outside x), and
 
 is exactly the 2×2 block of the 3×3 cross-correlation (expand the products to check).
 The sum over c at each of the 16 positions ξ = (i, k) of the 4×4 tile is a matrix product
-over all tiles t = (sample, a, b) at once, which is where the time goes:
+over all tiles t = (sample, a, b) of a chunk at once, which is where the time goes:
 
-    U[ξ] (O, C) = (G g G^T)[ξ]   V[ξ] (C, T) = (B^T d B)[ξ]   M[ξ] (O, T) = U[ξ] @ V[ξ]
+    U[ξ] (C, O) = (G g G^T)[ξ]   V[ξ] (T, C) = (B^T d B)[ξ]   M[ξ] (T, O) = V[ξ] @ U[ξ]
 
-16 products of O·C·T multiply-adds against im2col's one of O·9C·(4T): 16/36. The backward
+16 products of T·C·O multiply-adds against im2col's one of (4T)·9C·O: 16/36. The backward
 reads the same three steps the other way round, each transform's adjoint in its place:
 
-    gM = A gY A^T (per tile)   gU[ξ] = gM[ξ] @ V[ξ]^T   gV[ξ] = U[ξ]^T @ gM[ξ]
+    gM = A gY A^T (per tile)   gU[ξ] = V[ξ]^T @ gM[ξ]   gV[ξ] = gM[ξ] @ U[ξ]^T
     grad_w = G^T gU G          grad_x = sum over tiles of B gV B^T at the tile's place
 
-Every transform is additions only, each applied as a row pass then a column pass, with the
-tiles' column index b innermost so the loops vectorise. Tiles overlap by two input rows and
-columns, so the adjoint of the input transform adds two tiles' parts into each shared row
-(and column), always in the same order: the results are the same on any number of threads.
-Float32 rounding differs from im2col's (other sums); it stays within a few ulp of the sum's
-magnitude (`tests/test_conv.py`). Batches run in chunks of samples, as in `conv.py`, dealt
-out to lanes when Numba has several threads; grad_w adds the chunks' gU in chunk order.
+Every transform is additions only, applied as a pass over rows and one over columns. They
+work channels last (below), so that each inner loop runs over many contiguous numbers. Tiles
+overlap by two input rows and columns, so the input transform's adjoint adds two tiles'
+parts into each shared row (and column), always in the same order. Float32 rounding differs
+from im2col's (other sums, in another order); `tests/test_winograd.py` holds both to 1e-5
+of the float64 result. Batches run in chunks of samples, as in `conv.py`, dealt out to lanes
+when Numba has several threads; grad_w adds the chunks' gU in chunk order, so the results
+are the same on any number of threads.
 """
 import numpy as np
 from numba import njit, prange
 
 from ._threads import drive
 
-# A chunk's transformed tiles (16, max(C, O), nc*T) hold at most this many entries (2 MiB of
-# float32, as conv.py's im2col chunks).
+# A chunk's transformed tiles (16, nc*T, max(C, O)) hold at most this many entries (768 KiB
+# of float32). Measured on the exp1 CNN's two layers (one thread, probe script, an earlier
+# version of the transforms): with 2 samples a chunk the 32->64 layer on 19x19 ran forward +
+# backward in 14.7 ms, with 6 in 16.3, with 12 in 20.9; the 64->128 layer on 8x8 was within
+# 5% from 4 to 12 samples (5.4-5.7 ms) and slower below. This size gives them 2 and 10.
 CHUNK_ELEMENTS = 3 << 16
+# Fewer input channels than this stay on im2col (e.g. a first layer on 1-channel images).
+MIN_CHANNELS = 16
 
 
 def applies(c_in, kh, kw, sh, sw) -> bool:
-    """Whether conv2d takes this path: 3×3, stride 1, and enough input channels for the
-    products over c to pay for the transforms (the 1-channel first layers stay on im2col)."""
+    """Whether conv2d takes this path: 3×3, stride 1, at least MIN_CHANNELS input channels."""
     return kh == 3 and kw == 3 and sh == 1 and sw == 1 and c_in >= MIN_CHANNELS
-
-
-MIN_CHANNELS = 16
 
 
 @njit(cache=True)
 def _weight_tiles(w, u):
     """u[(i, k), c, o] = (G g G^T)[i, k] for g = w[o, c] (3, 3); u (16, C, O)."""
+    gg = np.empty((4, 3), w.dtype)                             # G g
     for o in range(w.shape[0]):
         for c in range(w.shape[1]):
-            gg = np.empty((4, 3), w.dtype)                     # G g
             for j in range(3):
                 g0, g1, g2 = w[o, c, 0, j], w[o, c, 1, j], w[o, c, 2, j]
                 gg[0, j] = g0
@@ -77,9 +79,9 @@ def _weight_tiles(w, u):
 @njit(cache=True)
 def _weight_tiles_adjoint(gu, grad_w):
     """grad_w[o, c] = G^T gU[:, c, o] G, the adjoint of _weight_tiles; gu (16, C, O)."""
+    q = np.empty((4, 3), gu.dtype)                             # gU G, row by row
     for o in range(grad_w.shape[0]):
         for c in range(grad_w.shape[1]):
-            q = np.empty((4, 3), gu.dtype)                     # gU G, row by row
             for i in range(4):
                 a0, a1, a2, a3 = (gu[4 * i, c, o], gu[4 * i + 1, c, o],
                                   gu[4 * i + 2, c, o], gu[4 * i + 3, c, o])
@@ -95,9 +97,10 @@ def _weight_tiles_adjoint(gu, grad_w):
 
 # The transforms work on a chunk of nc samples at a time, channels last: the chunk copied
 # into a zero-padded (rows, columns, nc*C) buffer. Every loop below then runs innermost over
-# nc*C (or nc*O) contiguous numbers, on 1-D views, with at most four arrays written per loop:
-# Numba's loops vectorise only so (longer index arithmetic, or more streams than LLVM will
-# check for overlap at run time, and they run scalar, 3-5x slower). Tiles are numbered
+# nc*C (or nc*O) contiguous numbers, on 1-D views, with at most four arrays written per loop.
+# That is what lets LLVM vectorise them: with longer index arithmetic in the loop, or more
+# arrays than it will check for overlap at run time, the same loops ran scalar, 3-5x slower
+# (probe scripts). Tiles are numbered
 # t = (a*tw + b)*nc + m, so the nc samples of one tile position are nc consecutive rows of
 # V[ξ] (T, C) and M[ξ] (T, O); the products do not care about the order of the rows.
 
