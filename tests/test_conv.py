@@ -145,6 +145,19 @@ def test_kernel_lanes_same_bits_as_loop(rng, lanes, need):
         np.testing.assert_allclose(grads[1][1].reshape(w.shape), gw64, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("channels", [1, 4, 6, 10])
+def test_bias_gradient_sums_in_order(rng, channels):
+    """grad_b: each channel's float64 sum in (n, oh, ow) order, whether four channels' sums
+    run side by side, one at a time (the remainder) or in parallel blocks: the same bits as
+    a plain Python sum in that order."""
+    g = rng.standard_normal((3, channels, 5, 7)).astype(np.float32)
+    ref = np.array([sum(float(v) for v in g[:, o].reshape(-1)) for o in range(channels)])
+    for run in (K.conv._grad_b_serial, K.conv._grad_b_lanes):
+        gb = np.full(channels, np.nan, np.float32)
+        run(g, gb)
+        np.testing.assert_array_equal(gb, ref.astype(np.float32))
+
+
 # ---- gradchecks (float64, small shapes: conv2d is linear in x and in w, no kinks) ----------
 # On cuda every gradcheck entry reruns the kernels in the simulator: smaller shapes there.
 

@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, prange, uint64 as _u
 
 from . import winograd
-from ._threads import drive
+from ._threads import drive, parallel
 
 # A batch runs in chunks of samples whose im2col buffer (K, nc*P) has at most
 # CHUNK_ELEMENTS entries (2**19 float32 = 2 MiB, the L2 of two cores) and at most
@@ -173,19 +173,47 @@ def _backward_chunk(x, w2, grad_out, grad_x, gw_chunk, n0, nc, cols_buf, g_buf,
         _col2im(cols, n0, grad_x, kh, kw, sh, sw, ph, pw, ho, wo)
 
 
-@njit(cache=True)
-def _grad_b(grad_out, grad_b):
-    """grad_b[o] = sum over n, oh, ow of grad_out[n, o, oh, ow], in a float64 accumulator."""
+@njit(cache=True, inline="always")
+def _grad_b_channels(grad_out, grad_b, o0, o1):
+    """grad_b[o] = sum over n, oh, ow of grad_out[n, o, oh, ow] for o0 <= o < o1.
+
+    Each sum is one chain of float64 adds in (n, oh, ow) order. A chain waits for its last
+    add, so four channels' chains run side by side and the CPU overlaps them: the same
+    sums in the same order as one channel at a time, 1.5x faster."""
     n, o_n = grad_out.shape[0], grad_out.shape[1]
     p = grad_out.shape[2] * grad_out.shape[3]
     gf = grad_out.reshape(-1)
-    for o in range(o_n):
+    o = o0
+    while o + 4 <= o1:
+        a0 = a1 = a2 = a3 = 0.0
+        for m in range(n):
+            s = _u((m * o_n + o) * p)
+            for q in range(_u(p)):
+                a0 += gf[s + q]
+                a1 += gf[s + _u(p) + q]
+                a2 += gf[s + _u(2 * p) + q]
+                a3 += gf[s + _u(3 * p) + q]
+        grad_b[o], grad_b[o + 1], grad_b[o + 2], grad_b[o + 3] = a0, a1, a2, a3
+        o += 4
+    for o in range(o, o1):
         acc = 0.0
         for m in range(n):
             s = _u((m * o_n + o) * p)
             for q in range(_u(p)):
                 acc += gf[s + q]
         grad_b[o] = acc
+
+
+@njit(cache=True)
+def _grad_b_serial(grad_out, grad_b):
+    _grad_b_channels(grad_out, grad_b, 0, grad_out.shape[1])
+
+
+@njit(cache=True, parallel=True)
+def _grad_b_lanes(grad_out, grad_b):
+    o_n = grad_out.shape[1]
+    for blk in prange((o_n + 3) // 4):          # blocks of four channels, one per thread
+        _grad_b_channels(grad_out, grad_b, 4 * blk, min(o_n, 4 * blk + 4))
 
 
 # Each driver twice: a plain loop over the chunks, and lanes of chunks on Numba's
@@ -277,7 +305,7 @@ def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
     kh, kw = w.shape[2], w.shape[3]
     k = w.shape[1] * kh * kw
     if grad_b.size > 0:
-        _grad_b(grad_out, grad_b)
+        (_grad_b_lanes if parallel() else _grad_b_serial)(grad_out, grad_b)
     if grad_w.size == 0 and grad_x.size == 0:
         return
     if winograd.applies(w.shape[1], kh, kw, sh, sw):
