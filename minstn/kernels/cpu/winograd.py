@@ -207,7 +207,7 @@ def _output_tiles(mt, b, out, n0, nc):
     """out[n0 + m, o] = A^T M A tile by tile + b[o], cropped to Ho × Wo; mt (16, >= nc*T, O),
     b (O,)."""
     o_n, ho, wo = out.shape[1], out.shape[2], out.shape[3]
-    th, tw = (ho + 1) // 2, (wo + 1) // 2
+    th, tw = _tiles(ho, wo)
     n_l = nc * o_n
     mf = mt.reshape(16, mt.shape[1] * o_n)
     z = np.empty((2, 4, n_l), mt.dtype)                        # A^T M, per column k
@@ -242,7 +242,7 @@ def _grad_tiles(grad_out, n0, nc, gm):
     grad_out[n0 + m, o] (0 where the tile overhangs Ho × Wo): the adjoint of _output_tiles;
     gm (16, >= nc*T, O)."""
     o_n, ho, wo = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
-    th, tw = (ho + 1) // 2, (wo + 1) // 2
+    th, tw = _tiles(ho, wo)
     n_l = nc * o_n
     gy = np.zeros((2 * th, 2 * tw, n_l), grad_out.dtype)       # the chunk, zero padded
     for m in range(nc):
@@ -295,18 +295,30 @@ def _chunk_size(n, c_in, o_n, tiles):
 
 
 @njit(cache=True)
+def _tiles(ho, wo):
+    """(th, tw): tile rows and columns of an Ho × Wo output (the last ones may overhang)."""
+    return (ho + 1) // 2, (wo + 1) // 2
+
+
+@njit(cache=True)
+def _plane_rows(t):
+    """Rows of a plane holding t tiles: t rounded up to odd. Planes whose size is a multiple
+    of 4 KiB land on the same cache sets, and the transforms read or write all 16 at once
+    (at chunk sizes where that happened, the backward took 2.5x as long)."""
+    return t | 1
+
+
+@njit(cache=True)
 def _planes(buf, t, width):
-    """buf as 16 planes (tp, width) with tp = t rounded up to odd: planes whose size is a
-    multiple of 4 KiB land on the same cache sets, and the transforms read or write all 16
-    at once (at chunk sizes where that happened, the backward took 2.5x as long)."""
-    tp = t | 1
+    """buf as 16 planes (_plane_rows(t), width)."""
+    tp = _plane_rows(t)
     return buf[:16 * tp * width].reshape(16, tp, width)
 
 
 @njit(cache=True)
 def _forward_chunk(x, u, b, out, n0, nc, v_buf, m_buf, ph, pw):
     """Samples n0 .. n0+nc-1 of conv3x3_forward, in the scratch buffers given."""
-    th, tw = (out.shape[2] + 1) // 2, (out.shape[3] + 1) // 2
+    th, tw = _tiles(out.shape[2], out.shape[3])
     t = nc * th * tw
     v = _planes(v_buf, t, x.shape[1])                          # (16, T, C)
     mt = _planes(m_buf, t, out.shape[1])                       # (16, T, O)
@@ -320,7 +332,7 @@ def _forward_chunk(x, u, b, out, n0, nc, v_buf, m_buf, ph, pw):
 def _backward_chunk(x, ut, grad_out, grad_x, gu_chunk, n0, nc, v_buf, m_buf, ph, pw):
     """Samples n0 .. n0+nc-1 of conv3x3_backward: grad_x's samples, and this chunk's gU
     (16, C, O) into gu_chunk if it is not empty. ut (16, O, C) is U transposed."""
-    th, tw = (grad_out.shape[2] + 1) // 2, (grad_out.shape[3] + 1) // 2
+    th, tw = _tiles(grad_out.shape[2], grad_out.shape[3])
     t = nc * th * tw
     v = _planes(v_buf, t, x.shape[1])                          # (16, T, C)
     gm = _planes(m_buf, t, grad_out.shape[1])                  # (16, T, O)
@@ -339,7 +351,8 @@ def _backward_chunk(x, ut, grad_out, grad_x, gu_chunk, n0, nc, v_buf, m_buf, ph,
 @njit(cache=True)
 def _forward_serial(x, u, b, out, chunk, ph, pw):
     n, o_n, c_in = out.shape[0], out.shape[1], x.shape[1]
-    t = (chunk * ((out.shape[2] + 1) // 2) * ((out.shape[3] + 1) // 2)) | 1
+    th, tw = _tiles(out.shape[2], out.shape[3])
+    t = _plane_rows(chunk * th * tw)
     v_buf = np.empty(16 * c_in * t, x.dtype)
     m_buf = np.empty(16 * o_n * t, x.dtype)
     for n0 in range(0, n, chunk):
@@ -349,7 +362,8 @@ def _forward_serial(x, u, b, out, chunk, ph, pw):
 @njit(cache=True, parallel=True)
 def _forward_lanes(x, u, b, out, chunk, ph, pw, lanes):
     n, o_n, c_in = out.shape[0], out.shape[1], x.shape[1]
-    t = (chunk * ((out.shape[2] + 1) // 2) * ((out.shape[3] + 1) // 2)) | 1
+    th, tw = _tiles(out.shape[2], out.shape[3])
+    t = _plane_rows(chunk * th * tw)
     v_bufs = np.empty((lanes, 16 * c_in * t), x.dtype)
     m_bufs = np.empty((lanes, 16 * o_n * t), x.dtype)
     n_chunks = (n + chunk - 1) // chunk
@@ -363,7 +377,8 @@ def _forward_lanes(x, u, b, out, chunk, ph, pw, lanes):
 @njit(cache=True)
 def _backward_serial(x, ut, grad_out, grad_x, gu, chunk, ph, pw):
     n, o_n, c_in = grad_out.shape[0], grad_out.shape[1], x.shape[1]
-    t = (chunk * ((grad_out.shape[2] + 1) // 2) * ((grad_out.shape[3] + 1) // 2)) | 1
+    th, tw = _tiles(grad_out.shape[2], grad_out.shape[3])
+    t = _plane_rows(chunk * th * tw)
     v_buf = np.empty(16 * c_in * t, x.dtype)
     m_buf = np.empty(16 * o_n * t, x.dtype)
     gu_chunk = np.empty((16, c_in, o_n) if gu.size > 0 else (0, 0, 0), x.dtype)
@@ -377,7 +392,8 @@ def _backward_serial(x, ut, grad_out, grad_x, gu, chunk, ph, pw):
 @njit(cache=True, parallel=True)
 def _backward_lanes(x, ut, grad_out, grad_x, gu, chunk, ph, pw, lanes):
     n, o_n, c_in = grad_out.shape[0], grad_out.shape[1], x.shape[1]
-    t = (chunk * ((grad_out.shape[2] + 1) // 2) * ((grad_out.shape[3] + 1) // 2)) | 1
+    th, tw = _tiles(grad_out.shape[2], grad_out.shape[3])
+    t = _plane_rows(chunk * th * tw)
     n_chunks = (n + chunk - 1) // chunk
     v_bufs = np.empty((lanes, 16 * c_in * t), x.dtype)
     m_bufs = np.empty((lanes, 16 * o_n * t), x.dtype)
@@ -394,18 +410,18 @@ def _backward_lanes(x, ut, grad_out, grad_x, gu, chunk, ph, pw, lanes):
                 gu[xi] += gu_chunks[i, xi]
 
 
-def _setup(x, w, ho, wo):
-    n, c_in, o_n = x.shape[0], x.shape[1], w.shape[0]
-    u = np.empty((16, c_in, o_n), w.dtype)
-    _weight_tiles(w, u)
-    chunk = _chunk_size(n, c_in, o_n, ((ho + 1) // 2) * ((wo + 1) // 2))
-    return u, chunk
+def _chunk(x, w, ho, wo):
+    """Samples per chunk for x (N, C, H, W), w (O, C, 3, 3) and an Ho × Wo output."""
+    th, tw = _tiles(ho, wo)
+    return _chunk_size(x.shape[0], x.shape[1], w.shape[0], th * tw)
 
 
 def conv3x3_forward(x, w, b, out, ph, pw):
     """conv2d_forward for a 3×3 kernel at stride 1: x (N, C, H, W), w (O, C, 3, 3),
     b (O,) or (0,), out (N, O, H + 2 ph - 2, W + 2 pw - 2)."""
-    u, chunk = _setup(x, w, out.shape[2], out.shape[3])
+    chunk = _chunk(x, w, out.shape[2], out.shape[3])
+    u = np.empty((16, w.shape[1], w.shape[0]), w.dtype)        # (16, C, O)
+    _weight_tiles(w, u)
     if b.shape[0] == 0:
         b = np.zeros(w.shape[0], w.dtype)
     drive(-(-x.shape[0] // chunk), _forward_serial, _forward_lanes, x, u, b, out, chunk, ph, pw)
@@ -414,10 +430,12 @@ def conv3x3_forward(x, w, b, out, ph, pw):
 def conv3x3_backward(x, w, grad_out, grad_x, grad_w, ph, pw):
     """grad_x and grad_w of conv3x3_forward (an array of size 0 is not computed; grad_b is
     conv.py's)."""
-    u, chunk = _setup(x, w, grad_out.shape[2], grad_out.shape[3])
-    # U^T as its own C-ordered array: OpenBLAS ran gM @ U^T 1.5x faster from it than from
-    # the transposed view (probe script, the exp1 CNN's two 3×3 layers)
-    ut = np.ascontiguousarray(u.transpose(0, 2, 1))             # (16, O, C)
+    chunk = _chunk(x, w, grad_out.shape[2], grad_out.shape[3])
+    # U^T as its own C-ordered array, the transform written through a (16, C, O) view of
+    # it: OpenBLAS ran gM @ U^T 1.5x faster from it than from a transposed view of U (probe
+    # script, the exp1 CNN's two 3×3 layers)
+    ut = np.empty((16, w.shape[0], w.shape[1]), w.dtype)       # (16, O, C)
+    _weight_tiles(w, ut.transpose(0, 2, 1))
     gu = np.zeros((16, w.shape[1], w.shape[0]) if grad_w.size > 0 else (0, 0, 0), w.dtype)
     drive(-(-x.shape[0] // chunk), _backward_serial, _backward_lanes,
           x, ut, grad_out, grad_x, gu, chunk, ph, pw)
