@@ -22,8 +22,10 @@ threads alone never did (docs/performance.md). Lane t takes chunks t, t + lanes,
 grad_w is the sum of the chunks' products added in chunk order, in both drivers, and
 a chunk's product is the same call in both: the same bits on any number of threads
 (as long as the BLAS runs on one; `_threads.py`). conv1d runs these kernels on
-(N, C, 1, L) views. 3×3 layers at stride 1 with 16 or more input channels take
-`winograd.py` instead: the same sums with 2.25× fewer multiply-adds.
+(N, C, 1, L) views. Two faster paths branch off for the layers where they pay: 3×3
+layers at stride 1 with 16 or more input channels take `winograd.py` (the same sums with
+2.25× fewer multiply-adds), and the forward of a conv1d at stride 1 with 16 or more
+input channels takes `conv1d.py` (k shifted products over a channels-last copy, no im2col).
 
 Indices in the copy loops are unsigned (`_u`): Numba adds a negative-index
 wrap-around test to every signed array access, and that test alone stops LLVM
@@ -32,7 +34,7 @@ from vectorising these short loops (5-10x slower). Every `_u` value is >= 0.
 import numpy as np
 from numba import njit, prange, uint64 as _u
 
-from . import winograd
+from . import conv1d, winograd
 from ._threads import drive, parallel
 
 # A batch runs in chunks of samples whose im2col buffer (K, nc*P) has at most
@@ -287,6 +289,10 @@ def conv2d_forward(x, w, b, out, sh, sw, ph, pw):
     kh, kw = w.shape[2], w.shape[3]
     if winograd.applies(w.shape[1], kh, kw, sh, sw):
         return winograd.conv3x3_forward(x, w, b, out, ph, pw)
+    if conv1d.applies(x.shape[2], w.shape[1], kh, sh, sw, ph):         # (N, C, 1, L) views
+        return conv1d.conv1d_forward(x.reshape(n, x.shape[1], x.shape[3]),
+                                     w.reshape(o_n, w.shape[1], kw), b,
+                                     out.reshape(n, o_n, wo), pw)
     k = w.shape[1] * kh * kw
     w2 = w.reshape(o_n, k)                                     # (O, K)
     chunk = _chunk_size(n, k, ho * wo)

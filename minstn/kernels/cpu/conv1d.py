@@ -1,0 +1,138 @@
+"""conv1d's forward at stride 1 as k shifted matrix products over a channels-last copy.
+
+The plain version is `conv.py`, which runs conv1d as conv2d on (N, C, 1, L) views: im2col
+copies each input value k times into a (C·k, N·Lo) matrix, and one product does the sums.
+A sequence needs no such copy if it is stored channels last. Pad each sample with p zero
+steps on both sides and stack the samples into xb (N·Lp, C), Lp = L + 2p:
+
+    xb[n·Lp + p + t, c] = x[n, c, t]          (0 in the padding)
+
+Output step t of sample n reads rows n·Lp + t .. n·Lp + t + k - 1 of xb, one per tap i:
+
+    out[n, :, t] = b + sum_i W_i xb[n·Lp + t + i]           W_i = w[:, :, i]  (O, C)
+
+and over every row at once, with M = N·Lp - (k - 1),
+
+    Y (M, O) = sum_i xb[i : i + M] @ W_i^T
+
+Each xb[i : i + M] is a block of whole rows of xb, a contiguous (M, C) matrix: k products
+and no im2col. Row n·Lp + t of Y is output step t of sample n for t < Lo = Lp - k + 1; the
+k - 1 rows after them straddle two samples and are dropped (4 of 52 rows at experiment
+4's L 48, k 5). The same multiply-adds as im2col's one product, but the copy is of the
+input once instead of k times, and the products' short side is the output channels: the
+exp4 localisation net's first layer (84 -> 16 channels, k 5, L 48, N 64) runs its forward
+in about 0.6 ms against im2col's 1.3 (docs/performance.md).
+
+The backward stays on conv.py's im2col: written this way it was slower (the weight
+gradient's k products of (O, M) by (M, C) ran at half of BLAS's peak at 16 output
+channels; probe scripts, docs/performance.md). Float32 rounding differs from im2col's
+(another order of sums); `tests/test_conv1d.py` holds both to the float64 result.
+
+Batches run in chunks of samples, whose buffers stay in the L2 cache, dealt out to lanes
+when Numba has several threads, as in conv.py. A chunk's rows are the same products
+whichever lane runs them, so the results are the same on any number of threads.
+"""
+import numpy as np
+from numba import njit, prange, uint64 as _u
+
+from ._threads import drive
+
+# Fewer input channels than this stay on im2col: each of the k products has C as its inner
+# length, and BLAS runs short inner lengths slowly. Forward, N 64, one thread (probe script,
+# median of 30): C 1, 4, 8 (k 5, 16 outputs, L 48) took 0.07-0.10 ms against im2col's 0.02,
+# 0.04 and 0.08; C 16 (k 5, L 24) 0.08 against 0.12, C 32 (k 3, L 48) 0.23 against 0.32.
+MIN_CHANNELS = 16
+# A chunk's buffers (xb, Y and one product's scratch: nc·Lp·(C + 2 O) numbers) hold at most
+# this many (512 KiB of float32). Same probe: the 76 -> 64, k 3, L 48 layer ran its forward
+# in 1.04 ms with 16 samples a chunk, 1.01 with 32 and 1.06 with all 64; the 84 -> 16, k 5
+# layer in 0.61, 0.58 and 0.62; 32 -> 32, k 3 in 0.23, 0.29 and 0.30. This size gives them
+# 12, 21 and 27.
+CHUNK_ELEMENTS = 1 << 17
+
+
+def applies(h, c_in, kh, sh, sw, ph) -> bool:
+    """Whether conv2d_forward takes this path: a conv1d ((N, C, 1, L) views, no padding along
+    the unit height) at stride 1 with at least MIN_CHANNELS input channels."""
+    return h == 1 and kh == 1 and ph == 0 and sh == 1 and sw == 1 and c_in >= MIN_CHANNELS
+
+
+@njit(cache=True)
+def _channels_last(x, n0, p, xb):
+    """xb (nc·Lp, C) <- samples n0 .. n0+nc-1 of x (N, C, L), each framed by p zero steps."""
+    c_in, length = x.shape[1], x.shape[2]
+    lp = length + 2 * p
+    for m in range(xb.shape[0] // lp):
+        for s in range(p):
+            xb[m * lp + s] = 0
+            xb[m * lp + p + length + s] = 0
+        for t in range(length):
+            row = xb[m * lp + p + t]
+            for c in range(_u(c_in)):
+                row[c] = x[n0 + m, c, t]
+
+
+@njit(cache=True)
+def _forward_chunk(x, wt, b, out, n0, nc, p, xb_buf, y_buf, tmp_buf):
+    """Samples n0 .. n0+nc-1 of conv1d_forward, in the scratch buffers given."""
+    c_in, length = x.shape[1], x.shape[2]
+    k, o_n = wt.shape[0], wt.shape[2]
+    lp = length + 2 * p
+    lo = out.shape[2]
+    m_rows = nc * lp - (k - 1)
+    xb = xb_buf[:nc * lp * c_in].reshape(nc * lp, c_in)
+    y = y_buf[:m_rows * o_n].reshape(m_rows, o_n)
+    tmp = tmp_buf[:m_rows * o_n].reshape(m_rows, o_n)
+    _channels_last(x, n0, p, xb)
+    np.dot(xb[0:m_rows], wt[0], y)                             # tap 0
+    yf, tf = y.reshape(-1), tmp.reshape(-1)
+    for i in range(1, k):                                      # + taps 1 .. k-1, in order
+        np.dot(xb[i:i + m_rows], wt[i], tmp)
+        for q in range(_u(yf.size)):
+            yf[q] += tf[q]
+    for m in range(nc):
+        for t in range(lo):
+            row = y[m * lp + t]
+            if b.shape[0] > 0:
+                for o in range(o_n):
+                    out[n0 + m, o, t] = row[o] + b[o]
+            else:
+                for o in range(o_n):
+                    out[n0 + m, o, t] = row[o]
+
+
+@njit(cache=True)
+def _forward_serial(x, wt, b, out, chunk, p):
+    n, c_in, length = x.shape
+    o_n, rows = wt.shape[2], chunk * (length + 2 * p)
+    xb_buf = np.empty(rows * c_in, x.dtype)
+    y_buf, tmp_buf = np.empty(rows * o_n, x.dtype), np.empty(rows * o_n, x.dtype)
+    for n0 in range(0, n, chunk):
+        _forward_chunk(x, wt, b, out, n0, min(chunk, n - n0), p, xb_buf, y_buf, tmp_buf)
+
+
+@njit(cache=True, parallel=True)
+def _forward_lanes(x, wt, b, out, chunk, p, lanes):
+    n, c_in, length = x.shape
+    o_n, rows = wt.shape[2], chunk * (length + 2 * p)
+    xb_bufs = np.empty((lanes, rows * c_in), x.dtype)
+    y_bufs, tmp_bufs = np.empty((lanes, rows * o_n), x.dtype), np.empty((lanes, rows * o_n), x.dtype)
+    n_chunks = (n + chunk - 1) // chunk
+    for lane in prange(lanes):
+        for i in range(lane, n_chunks, lanes):
+            n0 = i * chunk
+            _forward_chunk(x, wt, b, out, n0, min(chunk, n - n0), p, xb_bufs[lane],
+                           y_bufs[lane], tmp_bufs[lane])
+
+
+def conv1d_forward(x, w, b, out, p):
+    """out = conv1d(x, w) + b at stride 1 with p zero steps of padding on both sides.
+
+    x (N, C, L), w (O, C, k), b (O,) or (0,) for no bias, out (N, O, Lo), Lo = L + 2p - k + 1.
+    out[n, o, t] = b[o] + sum_{c,i} w[o, c, i] x[n, c, t - p + i]
+    """
+    n, c_in, length = x.shape
+    o_n = w.shape[0]
+    wt = np.ascontiguousarray(w.transpose(2, 1, 0))            # (k, C, O): W_i^T
+    per_sample = (length + 2 * p) * (c_in + 2 * o_n)
+    chunk = max(1, min(n, CHUNK_ELEMENTS // per_sample))
+    drive(-(-n // chunk), _forward_serial, _forward_lanes, x, wt, b, out, chunk, p)
