@@ -219,7 +219,12 @@ def _grad_b_lanes(grad_out, grad_b):
 
 
 # Each driver twice: a plain loop over the chunks, and lanes of chunks on Numba's
-# threads (`_threads.lanes` says when; the module's docstring says how).
+# threads (`_threads.lanes` says when; the module's docstring says how). winograd.py and
+# conv1d.py have drivers of the same shape around their own chunk functions. One driver
+# taking the chunk function as an argument would serve all three, but Numba does not reuse
+# its on-disk cache for a function with a jitted-function argument: a probe recompiled such
+# a driver, and wrote new cache files, in every process (Numba 0.68.1), which would cost
+# every run of a demo that compile time again.
 @njit(cache=True)
 def _forward_serial(x, w2, b, out, chunk, kh, kw, sh, sw, ph, pw):
     n, o_n, p = out.shape[0], out.shape[1], out.shape[2] * out.shape[3]

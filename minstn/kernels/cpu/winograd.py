@@ -347,7 +347,8 @@ def _backward_chunk(x, ut, grad_out, grad_x, gu_chunk, n0, nc, v_buf, m_buf, ph,
         _input_tiles_adjoint(v, n0, nc, grad_x, ph, pw, th, tw)
 
 
-# Each driver twice, as in conv.py: a loop over the chunks, and lanes of chunks.
+# Each driver twice, as in conv.py (which says why they are not one generic driver): a
+# loop over the chunks, and lanes of chunks.
 @njit(cache=True)
 def _forward_serial(x, u, b, out, chunk, ph, pw):
     n, o_n, c_in = out.shape[0], out.shape[1], x.shape[1]
