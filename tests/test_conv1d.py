@@ -72,6 +72,21 @@ def test_chunks_and_lanes(lanes, rng):
                                              b.astype(np.float64), 2), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("n,c,o,k,lp", [(64, 76, 64, 3, 48), (64, 84, 16, 5, 52),
+                                         (64, 16, 16, 5, 28), (4000, 84, 1, 5, 52),
+                                         (8, 512, 512, 3, 1000)])
+def test_chunk_size(n, c, o, k, lp):
+    """Each product within SMALL_PRODUCT multiply-adds and the buffers within CHUNK_ELEMENTS,
+    unless one sample alone exceeds them; never more samples than the batch, never 0."""
+    nc = S.chunk_size(n, c, o, k, lp)
+    assert 1 <= nc <= n
+    if nc > 1:
+        assert (nc * lp - (k - 1)) * c * o <= S.SMALL_PRODUCT
+        assert nc * lp * (c + 2 * o) <= S.CHUNK_ELEMENTS
+    assert nc == n or (nc + 1) * lp - (k - 1) > S.SMALL_PRODUCT // (c * o) or \
+        (nc + 1) * lp * (c + 2 * o) > S.CHUNK_ELEMENTS          # and as many as fit
+
+
 def test_conv2d_takes_this_path_only_where_it_applies(rng):
     """conv1d at stride 1 with >= MIN_CHANNELS input channels: conv2d_forward on the
     (N, C, 1, L) views gives this kernel's bits. Fewer channels, a stride, or a real 2-D

@@ -21,16 +21,18 @@ k - 1 rows after them straddle two samples and are dropped (4 of 52 rows at expe
 4's L 48, k 5). The same multiply-adds as im2col's one product, but the copy is of the
 input once instead of k times, and the products' short side is the output channels: the
 exp4 localisation net's first layer (84 -> 16 channels, k 5, L 48, N 64) runs its forward
-in about 0.6 ms against im2col's 1.3 (docs/performance.md).
+in about 0.45 ms against im2col's 1.1 (one thread; docs/performance.md).
 
-The backward stays on conv.py's im2col: written this way it was slower (the weight
-gradient's k products of (O, M) by (M, C) ran at half of BLAS's peak at 16 output
-channels; probe scripts, docs/performance.md). Float32 rounding differs from im2col's
+The backward stays on conv.py's im2col. Written this way, with chunks as small, it was
+faster at 16 output channels (exp4's first localisation layer: 1.5 -> 1.1 ms with the input
+gradient, 0.8 -> 0.45 without) but slower at 64 (76 -> 64, k 3: 1.6 -> 1.7 ms; probe
+scripts, one thread), so one backward serves all. Float32 rounding differs from im2col's
 (another order of sums); `tests/test_conv1d.py` holds both to the float64 result.
 
-Batches run in chunks of samples, whose buffers stay in the L2 cache, dealt out to lanes
-when Numba has several threads, as in conv.py. A chunk's rows are the same products
-whichever lane runs them, so the results are the same on any number of threads.
+Batches run in chunks of a few samples, small enough for BLAS's small-matrix kernel
+(SMALL_PRODUCT below), dealt out to lanes when Numba has several threads, as in conv.py.
+A chunk's rows are the same products whichever lane runs them, so the results are the same
+on any number of threads.
 """
 import numpy as np
 from numba import njit, prange, uint64 as _u
@@ -42,11 +44,17 @@ from ._threads import drive
 # median of 30): C 1, 4, 8 (k 5, 16 outputs, L 48) took 0.07-0.10 ms against im2col's 0.02,
 # 0.04 and 0.08; C 16 (k 5, L 24) 0.08 against 0.12, C 32 (k 3, L 48) 0.23 against 0.32.
 MIN_CHANNELS = 16
-# A chunk's buffers (xb, Y and one product's scratch: nc·Lp·(C + 2 O) numbers) hold at most
-# this many (512 KiB of float32). Same probe: the 76 -> 64, k 3, L 48 layer ran its forward
-# in 1.04 ms with 16 samples a chunk, 1.01 with 32 and 1.06 with all 64; the 84 -> 16, k 5
-# layer in 0.61, 0.58 and 0.62; 32 -> 32, k 3 in 0.23, 0.29 and 0.30. This size gives them
-# 12, 21 and 27.
+# Samples per chunk: each of a chunk's k products, (M, C) by (C, O) with M = nc·Lp - (k - 1),
+# is kept to at most SMALL_PRODUCT multiply-adds (M·C·O), and the chunk's buffers (xb, Y and a
+# product's scratch: nc·Lp·(C + 2 O) numbers) to at most CHUNK_ELEMENTS. The OpenBLAS of this
+# machine (SciPy's build, Intel Xeon VM) runs products up to M·N·K = 10^6 on a kernel of its own
+# for small matrices, without packing them: the exp4 layer's (M, 84) by (84, 16) products ran at
+# 140 GFLOP/s there and at 50 above it, and the two kernels round differently (probe scripts).
+# Forward, N 64, one thread, median of 30 (probe script): 76 -> 64, k 3, L 48 in 0.73 ms with
+# 4 samples a chunk (0.96 M multiply-adds a product) against 0.90-0.93 with 8 to 32 (above 10^6);
+# 84 -> 16, k 5, L 48 in 0.41 with 4 to 12 against 0.51-0.53 with 16 or 32; 32 -> 32, k 3 in
+# 0.21 with 4 to 16 against 0.27 with 32. A BLAS without such a kernel pays only the calls.
+SMALL_PRODUCT = 10 ** 6
 CHUNK_ELEMENTS = 1 << 17
 
 
@@ -126,6 +134,13 @@ def _forward_lanes(x, wt, b, out, chunk, p, lanes):
                            y_bufs[lane], tmp_bufs[lane])
 
 
+def chunk_size(n, c_in, o_n, k, lp):
+    """Samples per chunk (>= 1): products of at most SMALL_PRODUCT multiply-adds, buffers of
+    at most CHUNK_ELEMENTS numbers (see both), for padded sequences of length lp."""
+    return max(1, min(n, CHUNK_ELEMENTS // (lp * (c_in + 2 * o_n)),
+                      (SMALL_PRODUCT // (c_in * o_n) + k - 1) // lp))
+
+
 def conv1d_forward(x, w, b, out, p):
     """out = conv1d(x, w) + b at stride 1 with p zero steps of padding on both sides.
 
@@ -135,6 +150,5 @@ def conv1d_forward(x, w, b, out, p):
     n, c_in, length = x.shape
     o_n = w.shape[0]
     wt = np.ascontiguousarray(w.transpose(2, 1, 0))            # (k, C, O): W_i^T
-    per_sample = (length + 2 * p) * (c_in + 2 * o_n)
-    chunk = max(1, min(n, CHUNK_ELEMENTS // per_sample))
+    chunk = chunk_size(n, c_in, o_n, w.shape[2], length + 2 * p)
     drive(-(-n // chunk), _forward_serial, _forward_lanes, x, wt, b, out, chunk, p)
