@@ -49,7 +49,9 @@ MIN_CHANNELS = 16
 # product's scratch: nc·Lp·(C + 2 O) numbers) to at most CHUNK_ELEMENTS. The OpenBLAS of this
 # machine (SciPy's build, Intel Xeon VM) runs products up to M·N·K = 10^6 on a kernel of its own
 # for small matrices, without packing them: the exp4 layer's (M, 84) by (84, 16) products ran at
-# 140 GFLOP/s there and at 50 above it, and the two kernels round differently (probe scripts).
+# 140 GFLOP/s there and at 50 above it. Here both kernels give the same bits (outputs of
+# three layers compared over chunks of 1 to 64 samples, probe script; for im2col's products
+# they do not always: docs/performance.md).
 # Forward, N 64, one thread, median of 30 (probe script): 76 -> 64, k 3, L 48 in 0.73 ms with
 # 4 samples a chunk (0.96 M multiply-adds a product) against 0.90-0.93 with 8 to 32 (above 10^6);
 # 84 -> 16, k 5, L 48 in 0.41 with 4 to 12 against 0.51-0.53 with 16 or 32; 32 -> 32, k 3 in
