@@ -18,8 +18,9 @@ and over every row at once, with M = N·Lp - (k - 1),
 Each xb[i : i + M] is a block of whole rows of xb, a contiguous (M, C) matrix: k products
 and no im2col. Row n·Lp + t of Y is output step t of sample n for t < Lo = Lp - k + 1; the
 k - 1 rows after them straddle two samples and are dropped (4 of 52 rows at experiment
-4's L 48, k 5). The same multiply-adds as im2col's one product, but the copy is of the
-input once instead of k times, and the products' short side is the output channels: the
+4's L 48, k 5). The multiply-adds are im2col's, plus those of the dropped rows, but the
+copy is of the input once instead of k times, and the products' short side is the output
+channels: the
 exp4 localisation net's first layer (84 -> 16 channels, k 5, L 48, N 64) runs its forward
 in about 0.45 ms against im2col's 1.1 (one thread; docs/performance.md).
 
