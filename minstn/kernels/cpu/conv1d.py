@@ -20,9 +20,8 @@ and no im2col. Row n·Lp + t of Y is output step t of sample n for t < Lo = Lp -
 k - 1 rows after them straddle two samples and are dropped (4 of 52 rows at experiment
 4's L 48, k 5). The multiply-adds are im2col's, plus those of the dropped rows, but the
 copy is of the input once instead of k times, and the products' short side is the output
-channels: the
-exp4 localisation net's first layer (84 -> 16 channels, k 5, L 48, N 64) runs its forward
-in about 0.45 ms against im2col's 1.1 (one thread; docs/performance.md).
+channels: the exp4 localisation net's first layer (84 -> 16 channels, k 5, L 48, N 64)
+runs its forward in about 0.45 ms against im2col's 1.1 (one thread; docs/performance.md).
 
 The backward stays on conv.py's im2col. Written this way, with chunks as small, it was
 faster at 16 output channels (exp4's first localisation layer: 1.5 -> 1.1 ms with the input
