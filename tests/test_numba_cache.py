@@ -37,12 +37,14 @@ for dt in (np.float32, np.float64):
     x1, w1 = rng.standard_normal((3, 16, 1, 8)).astype(dt), rng.standard_normal((2, 16, 1, 5)).astype(dt)
     c1 = np.empty((3, 2, 1, 8), dt)
     K.conv2d_forward(x1, w1, np.ones(2, dt), c1, 1, 1, 0, 2)         # conv1d's shifted path
+    c1x, c1w = np.empty_like(x1), np.empty_like(w1)
+    K.conv2d_backward(x1, w1, c1, c1x, c1w, np.zeros(0, dt), 1, 1, 0, 2)
     bt = np.ascontiguousarray(tps_basis_t((3, 3), 9, 9))         # TPS: its gradient uses _dot
     off = (0.05 * rng.standard_normal((3, 9, 2))).astype(dt)       # (reassoc, contract)
     tout, tgx, tgo = np.empty((3, 2, 9, 9), dt), np.empty_like(xs), np.empty_like(off)
     K.tps_grid_sample_forward(xs, off, tout, False, False, bt)
     K.tps_grid_sample_backward(xs, off, out, tgx, tgo, False, False, bt)
-    for a in fw + gr + [out, co, wo, wg_x, wg_w, c1, tout, tgx, tgo]:
+    for a in fw + gr + [out, co, wo, wg_x, wg_w, c1, c1x, c1w, tout, tgx, tgo]:
         digest.update(np.ascontiguousarray(a).tobytes())
 print(digest.hexdigest())
 """

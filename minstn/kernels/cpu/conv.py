@@ -24,8 +24,8 @@ a chunk's product is the same call in both: the same bits on any number of threa
 (as long as the BLAS runs on one; `_threads.py`). conv1d runs these kernels on
 (N, C, 1, L) views. Two faster paths branch off for the layers where they pay: 3×3
 layers at stride 1 with 16 or more input channels take `winograd.py` (the same sums with
-2.25× fewer multiply-adds), and the forward of a conv1d at stride 1 with 16 or more
-input channels takes `conv1d.py` (k shifted products over a channels-last copy, no im2col).
+2.25× fewer multiply-adds), and a conv1d at stride 1 with 16 or more input channels
+takes `conv1d.py` (k shifted products over a channels-last copy, no im2col).
 
 Indices in the copy loops are unsigned (`_u`): Numba adds a negative-index
 wrap-around test to every signed array access, and that test alone stops LLVM
@@ -321,6 +321,12 @@ def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
         return
     if winograd.applies(w.shape[1], kh, kw, sh, sw):
         return winograd.conv3x3_backward(x, w, grad_out, grad_x, grad_w, ph, pw)
+    if conv1d.applies(x.shape[2], w.shape[1], kh, sh, sw, ph):         # (N, C, 1, L) views
+        c_in = w.shape[1]
+        return conv1d.conv1d_backward(
+            x.reshape(n, c_in, x.shape[3]), w.reshape(o_n, c_in, kw), grad_out.reshape(n, o_n, wo),
+            grad_x.reshape(n, c_in, x.shape[3]) if grad_x.size > 0 else grad_x.reshape(0, 0, 0),
+            grad_w.reshape(o_n, c_in, kw) if grad_w.size > 0 else grad_w.reshape(0, 0, 0), pw)
     w2 = w.reshape(o_n, k)                                     # (O, K)
     gw2 = grad_w.reshape(o_n, k) if grad_w.size > 0 else grad_w.reshape(0, 0)  # (O, K)
     gw2[:] = 0

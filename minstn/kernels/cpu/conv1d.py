@@ -1,4 +1,4 @@
-"""conv1d's forward at stride 1 as k shifted matrix products over a channels-last copy.
+"""conv1d at stride 1 as k shifted matrix products over a channels-last copy.
 
 The plain version is `conv.py`, which runs conv1d as conv2d on (N, C, 1, L) views: im2col
 copies each input value k times into a (C·k, N·Lo) matrix, and one product does the sums.
@@ -23,16 +23,23 @@ copy is of the input once instead of k times, and the products' short side is th
 channels: the exp4 localisation net's first layer (84 -> 16 channels, k 5, L 48, N 64)
 runs its forward in about 0.45 ms against im2col's 1.1 (one thread; docs/performance.md).
 
-The backward stays on conv.py's im2col. Written this way, with chunks as small, it was
-faster at 16 output channels (exp4's first localisation layer: 1.5 -> 1.1 ms with the input
-gradient, 0.8 -> 0.45 without) but slower at 64 (76 -> 64, k 3: 1.6 -> 1.7 ms; probe
-scripts, one thread), so one backward serves all. Float32 rounding differs from im2col's
-(another order of sums); `tests/test_conv1d.py` holds both to the float64 result.
+The backward reads the same products the other way round. With g (M, O) the output
+gradient at Y's rows (0 at the dropped ones):
+
+    dL/dW_i = g^T @ xb[i : i + M]   (O, C)        dL/dxb[i : i + M] += g @ W_i   (M, C)
+
+and dL/dx is dL/dxb without the padding rows. Against im2col's backward (probe script, N 64,
+one thread): exp4's first localisation layer 0.79 -> 0.46 ms (weight gradient only, as
+there) and 1.47 -> 1.10 with the input gradient; 84 -> 32 channels 1.94 -> 1.70; at 48 and
+64 output channels the two are within 7% of each other, either way. Float32 rounding
+differs from im2col's (another order of sums); `tests/test_conv1d.py` holds both to the
+float64 result.
 
 Batches run in chunks of a few samples, small enough for BLAS's small-matrix kernel
 (SMALL_PRODUCT below), dealt out to lanes when Numba has several threads, as in conv.py.
-A chunk's rows are the same products whichever lane runs them, so the results are the same
-on any number of threads.
+A chunk's rows are the same products whichever lane runs them, and the weight gradient
+adds the chunks' parts in chunk order, so the results are the same on any number of
+threads.
 """
 import numpy as np
 from numba import njit, prange, uint64 as _u
@@ -61,8 +68,9 @@ CHUNK_ELEMENTS = 1 << 17
 
 
 def applies(h, c_in, kh, sh, sw, ph) -> bool:
-    """Whether conv2d_forward takes this path: a conv1d ((N, C, 1, L) views, no padding along
-    the unit height) at stride 1 with at least MIN_CHANNELS input channels."""
+    """Whether conv2d_forward and conv2d_backward take this path: a conv1d ((N, C, 1, L)
+    views, no padding along the unit height) at stride 1 with at least MIN_CHANNELS input
+    channels."""
     return h == 1 and kh == 1 and ph == 0 and sh == 1 and sw == 1 and c_in >= MIN_CHANNELS
 
 
@@ -136,6 +144,84 @@ def _forward_lanes(x, wt, b, out, chunk, p, lanes):
                            y_bufs[lane], tmp_bufs[lane])
 
 
+@njit(cache=True)
+def _backward_chunk(x, w3, grad_out, grad_x, gw_chunk, n0, nc, p, xb_buf, g_buf, t_buf, a_buf):
+    """Samples n0 .. n0+nc-1 of conv1d_backward: grad_x's samples, and this chunk's weight
+    gradient gw_chunk (k, O, C) if it is not empty. The forward read backwards:
+        g (M, O) = grad_out's rows at Y's places (0 at the dropped rows)
+        gw_chunk[i] = g^T @ xb[i : i + M]          d xb[i : i + M] += g @ W_i
+    """
+    c_in, length = x.shape[1], x.shape[2]
+    k, o_n = w3.shape[0], w3.shape[1]
+    lp = length + 2 * p
+    lo = grad_out.shape[2]
+    m_rows = nc * lp - (k - 1)
+    g = g_buf[:m_rows * o_n].reshape(m_rows, o_n)
+    g[:] = 0
+    for m in range(nc):
+        for t in range(lo):
+            row = g[m * lp + t]
+            for o in range(o_n):
+                row[o] = grad_out[n0 + m, o, t]
+    if gw_chunk.size > 0:
+        xb = xb_buf[:nc * lp * c_in].reshape(nc * lp, c_in)
+        _channels_last(x, n0, p, xb)
+        for i in range(k):
+            np.dot(g.T, xb[i:i + m_rows], gw_chunk[i])         # (O, C)
+    if grad_x.size > 0:
+        acc = a_buf[:nc * lp * c_in].reshape(nc * lp, c_in)   # d xb
+        tmp = t_buf[:m_rows * c_in].reshape(m_rows, c_in)
+        acc[:] = 0
+        tf = tmp.reshape(-1)
+        for i in range(k):                                     # taps in order
+            np.dot(g, w3[i], tmp)                              # (M, C)
+            af = acc[i:i + m_rows].reshape(-1)
+            for q in range(_u(tf.size)):
+                af[q] += tf[q]
+        for m in range(nc):
+            for c in range(c_in):
+                for t in range(length):
+                    grad_x[n0 + m, c, t] = acc[m * lp + p + t, c]
+
+
+@njit(cache=True)
+def _backward_serial(x, w3, grad_out, grad_x, gwk, chunk, p):
+    n, c_in, length = x.shape
+    k, o_n = w3.shape[0], w3.shape[1]
+    rows = chunk * (length + 2 * p)
+    xb_buf, a_buf, t_buf = (np.empty(rows * c_in, x.dtype), np.empty(rows * c_in, x.dtype),
+                            np.empty(rows * c_in, x.dtype))
+    g_buf = np.empty(rows * o_n, x.dtype)
+    gw_chunk = np.empty((k, o_n, c_in) if gwk.size > 0 else (0, 0, 0), x.dtype)
+    for n0 in range(0, n, chunk):
+        _backward_chunk(x, w3, grad_out, grad_x, gw_chunk, n0, min(chunk, n - n0), p,
+                        xb_buf, g_buf, t_buf, a_buf)
+        if gwk.size > 0:
+            gwk += gw_chunk
+
+
+@njit(cache=True, parallel=True)
+def _backward_lanes(x, w3, grad_out, grad_x, gwk, chunk, p, lanes):
+    n, c_in, length = x.shape
+    k, o_n = w3.shape[0], w3.shape[1]
+    rows = chunk * (length + 2 * p)
+    n_chunks = (n + chunk - 1) // chunk
+    xb_bufs, a_bufs, t_bufs = (np.empty((lanes, rows * c_in), x.dtype),
+                               np.empty((lanes, rows * c_in), x.dtype),
+                               np.empty((lanes, rows * c_in), x.dtype))
+    g_bufs = np.empty((lanes, rows * o_n), x.dtype)
+    need_w = gwk.size > 0
+    gw_chunks = np.empty((n_chunks, k, o_n, c_in) if need_w else (n_chunks, 0, 0, 0), x.dtype)
+    for lane in prange(lanes):
+        for i in range(lane, n_chunks, lanes):
+            n0 = i * chunk
+            _backward_chunk(x, w3, grad_out, grad_x, gw_chunks[i], n0, min(chunk, n - n0), p,
+                            xb_bufs[lane], g_bufs[lane], t_bufs[lane], a_bufs[lane])
+    if need_w:                       # the chunks' sums added in chunk order, as in the loop
+        for i in range(n_chunks):
+            gwk += gw_chunks[i]
+
+
 def chunk_size(n, c_in, o_n, k, lp):
     """Samples per chunk (>= 1): products of at most SMALL_PRODUCT multiply-adds, buffers of
     at most CHUNK_ELEMENTS numbers (see both), for padded sequences of length lp."""
@@ -154,3 +240,19 @@ def conv1d_forward(x, w, b, out, p):
     wt = np.ascontiguousarray(w.transpose(2, 1, 0))            # (k, C, O): W_i^T
     chunk = chunk_size(n, c_in, o_n, w.shape[2], length + 2 * p)
     drive(-(-n // chunk), _forward_serial, _forward_lanes, x, wt, b, out, chunk, p)
+
+
+def conv1d_backward(x, w, grad_out, grad_x, grad_w, p):
+    """Gradients of conv1d_forward (without the bias's); a grad array of size 0 is skipped.
+
+    x (N, C, L), w (O, C, k), grad_out (N, O, Lo) -> grad_x (N, C, L), grad_w (O, C, k).
+    """
+    n, c_in, length = x.shape
+    o_n, k = w.shape[0], w.shape[2]
+    w3 = np.ascontiguousarray(w.transpose(2, 0, 1))            # (k, O, C): W_i
+    gwk = np.zeros((k, o_n, c_in) if grad_w.size > 0 else (0, 0, 0), x.dtype)
+    chunk = chunk_size(n, c_in, o_n, k, length + 2 * p)
+    drive(-(-n // chunk), _backward_serial, _backward_lanes,
+          x, w3, grad_out, grad_x, gwk, chunk, p)
+    if grad_w.size > 0:
+        grad_w[:] = gwk.transpose(1, 2, 0)
