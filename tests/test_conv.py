@@ -126,16 +126,17 @@ def test_kernel_lanes_same_bits_as_loop(rng, lanes, need):
     np.testing.assert_array_equal(outs[1], outs[0])
     g = rng.standard_normal(outs[0].shape, dtype=np.float32)
     grads = []
-    for run in ("serial", "lanes"):
+    for run, wave in (("serial", 0), ("lanes", 4), ("lanes", 1)):   # wave 1: a wave per lanes
         gx = np.full_like(x, np.nan) if need != "no_x" else np.empty((0, 0, 0, 0), np.float32)
         gw2 = np.zeros((4, 27), np.float32) if need != "no_w" else np.empty((0, 0), np.float32)
         if run == "serial":
             conv._backward_serial(x, w2, g, gx, gw2, chunk, 3, 3, 1, 1, 0, 0)
         else:
-            conv._backward_lanes(x, w2, g, gx, gw2, chunk, 3, 3, 1, 1, 0, 0, lanes)
+            conv._backward_lanes(x, w2, g, gx, gw2, chunk, 3, 3, 1, 1, 0, 0, wave, lanes)
         grads.append((gx, gw2))
-    np.testing.assert_array_equal(grads[1][0], grads[0][0])
-    np.testing.assert_array_equal(grads[1][1], grads[0][1])
+    for lanes_run in grads[1:]:
+        np.testing.assert_array_equal(lanes_run[0], grads[0][0])
+        np.testing.assert_array_equal(lanes_run[1], grads[0][1])
     assert np.isfinite(grads[1][0]).all() and np.isfinite(grads[1][1]).all()
     if need == "all":                     # and both are the gradients (float64 reference)
         x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))

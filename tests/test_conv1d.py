@@ -115,17 +115,19 @@ def test_chunks_and_lanes(lanes, rng):
     g = rng.standard_normal(outs[0].shape, dtype=np.float32)
     w3 = np.ascontiguousarray(w.transpose(2, 0, 1))
     grads = []
-    for driver, chunk in (("serial", 7), ("serial", 2), ("lanes", 2)):
+    for driver, chunk, wave in (("serial", 7, 0), ("serial", 2, 0), ("lanes", 2, 4),
+                                ("lanes", 2, 1)):              # wave 1: a wave per lanes
         gx, gwk = np.full_like(x, np.nan), np.zeros((5, 4, 16), np.float32)
         if driver == "serial":
             S._backward_serial(x, w3, g, gx, gwk, chunk, 2)
         else:
-            S._backward_lanes(x, w3, g, gx, gwk, chunk, 2, lanes)
+            S._backward_lanes(x, w3, g, gx, gwk, chunk, 2, wave, lanes)
         grads.append((gx, gwk))
     np.testing.assert_array_equal(grads[1][0], grads[0][0])     # grad_x: per sample
     np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-4, atol=1e-4)  # summed in parts
-    for a, b1 in zip(grads[2], grads[1]):                        # lanes: the loop's bits
-        np.testing.assert_array_equal(a, b1)
+    for lanes_run in grads[2:]:                                  # lanes: the loop's bits
+        for a, b1 in zip(lanes_run, grads[1]):
+            np.testing.assert_array_equal(a, b1)
 
 
 @pytest.mark.parametrize("n,c,o,k,lp", [(64, 76, 64, 3, 48), (64, 84, 16, 5, 52),

@@ -102,5 +102,22 @@ def test_drive_runs_lanes_with_the_blas_on_one_thread(monkeypatch):
     monkeypatch.setattr(_blas, "set_threads", lambda n: blas.update(threads=n))
     _threads.drive(5, serial, in_lanes, "x", 3)
     _threads.drive(1, serial, in_lanes, "x", 3)
-    assert calls == [("lanes", ("x", 3, 2), 1), ("serial", ("x", 3), 2)]
+    _threads.drive(5, serial, in_lanes, "x", 3, lanes_args=("wave",))   # the lanes' own args
+    _threads.drive(1, serial, in_lanes, "x", 3, lanes_args=("wave",))
+    assert calls == [("lanes", ("x", 3, 2), 1), ("serial", ("x", 3), 2),
+                     ("lanes", ("x", 3, "wave", 2), 1), ("serial", ("x", 3), 2)]
     assert blas["threads"] == 2
+
+
+def test_wave_bounds_the_held_parts(monkeypatch):
+    """A conv backward's lanes hold the weight-gradient parts of `wave` chunks at once: all
+    chunks when they fit in PARTS_ELEMENTS, else as many as fit, but never fewer than the
+    Numba threads, nor more than the chunks, nor 0."""
+    monkeypatch.setattr(_threads.numba, "get_num_threads", lambda: 2)
+    cap = _threads.PARTS_ELEMENTS
+    assert _threads.wave(7, 64 * 800) == 7                     # the demos: one wave
+    assert _threads.wave(64, 512 * 512 * 9) == cap // (512 * 512 * 9)
+    assert _threads.wave(64, 512 * 512 * 9) * 512 * 512 * 9 <= cap
+    assert _threads.wave(64, cap) == 2                         # one part per thread, at least
+    assert _threads.wave(1, cap * 4) == 1
+    assert _threads.wave(0, 10) == 1

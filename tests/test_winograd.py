@@ -86,17 +86,19 @@ def test_chunks_and_lanes(lanes, rng):
     np.testing.assert_array_equal(outs[2], outs[1])
     g = rng.standard_normal(outs[0].shape, dtype=np.float32)
     grads = []
-    for driver, chunk in (("serial", 7), ("serial", 2), ("lanes", 2)):
+    for driver, chunk, wave in (("serial", 7, 0), ("serial", 2, 0), ("lanes", 2, 4),
+                                ("lanes", 2, 1)):              # wave 1: a wave per lanes
         gx, gu = np.full_like(x, np.nan), np.zeros((16, 16, 4), np.float32)
         if driver == "serial":
             W._backward_serial(x, ut, g, gx, gu, chunk, 1, 0)
         else:
-            W._backward_lanes(x, ut, g, gx, gu, chunk, 1, 0, lanes)
+            W._backward_lanes(x, ut, g, gx, gu, chunk, 1, 0, wave, lanes)
         grads.append((gx, gu))
     for a, b1 in zip(grads[1], grads[0]):
         np.testing.assert_allclose(a, b1, rtol=1e-4, atol=1e-4)
-    for a, b1 in zip(grads[2], grads[1]):
-        np.testing.assert_array_equal(a, b1)
+    for lanes_run in grads[2:]:
+        for a, b1 in zip(lanes_run, grads[1]):
+            np.testing.assert_array_equal(a, b1)
 
 
 def test_conv2d_takes_this_path_only_where_it_applies(rng):

@@ -34,13 +34,28 @@ def lanes(units: int) -> int:
     return min(numba.get_num_threads(), units)
 
 
-def drive(units, serial, in_lanes, *args):
-    """serial(*args), or in_lanes(*args, lanes) with the BLAS on one thread when `units`
-    of work can be dealt out to lanes (`lanes`)."""
+# The lanes of a conv backward keep each chunk's weight-gradient part until all are added in
+# chunk order. They hold the parts of at most this many numbers at once (64 MiB of float32):
+# at the demos' layers every part fits in one wave (at most 3.3 M numbers), but a layer with
+# 512 channels in and out, in chunks of one sample, would need 64 parts of 2.4 M each.
+PARTS_ELEMENTS = 1 << 24
+
+
+def wave(n_chunks: int, part_elements: int) -> int:
+    """How many chunks' weight-gradient parts (of part_elements numbers each) a lanes
+    driver keeps at once: at least one per Numba thread, at most PARTS_ELEMENTS numbers
+    when that allows more, never more than the chunks."""
+    return max(1, min(n_chunks, max(numba.get_num_threads(),
+                                    PARTS_ELEMENTS // max(1, part_elements))))
+
+
+def drive(units, serial, in_lanes, *args, lanes_args=()):
+    """serial(*args), or in_lanes(*args, *lanes_args, lanes) with the BLAS on one thread
+    when `units` of work can be dealt out to lanes (`lanes`)."""
     n = lanes(units)
     if n:
         with _blas.one_thread():
-            in_lanes(*args, n)
+            in_lanes(*args, *lanes_args, n)
     else:
         serial(*args)
 

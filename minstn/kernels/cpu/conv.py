@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit, prange, uint64 as _u
 
 from . import conv1d, winograd
-from ._threads import drive, parallel
+from ._threads import drive, parallel, wave
 
 # A batch runs in chunks of samples whose im2col buffer (K, nc*P) has at most
 # CHUNK_ELEMENTS entries (2**19 float32 = 2 MiB, the L2 of two cores) and at most
@@ -263,24 +263,29 @@ def _backward_serial(x, w2, grad_out, grad_x, gw2, chunk, kh, kw, sh, sw, ph, pw
 
 
 @njit(cache=True, parallel=True)
-def _backward_lanes(x, w2, grad_out, grad_x, gw2, chunk, kh, kw, sh, sw, ph, pw, lanes):
+def _backward_lanes(x, w2, grad_out, grad_x, gw2, chunk, kh, kw, sh, sw, ph, pw, wave, lanes):
     n, o_n, p = grad_out.shape[0], grad_out.shape[1], grad_out.shape[2] * grad_out.shape[3]
     k = w2.shape[1]
     n_chunks = (n + chunk - 1) // chunk
+    wave = max(wave, lanes)                    # chunks whose parts are held at once
     cols_bufs = np.empty((lanes, k * chunk * p), x.dtype)
     g_bufs = np.empty((lanes, o_n * chunk * p), x.dtype)
     need_w = gw2.size > 0
-    gw_chunks = np.empty((n_chunks, k, o_n) if need_w else (n_chunks, 0, 0), x.dtype)
-    for lane in prange(lanes):
-        for i in range(lane, n_chunks, lanes):
-            n0 = i * chunk
-            _backward_chunk(x, w2, grad_out, grad_x, gw_chunks[i], n0, min(chunk, n - n0),
-                            cols_bufs[lane], g_bufs[lane], kh, kw, sh, sw, ph, pw)
-    if need_w:                       # the chunks' sums added in chunk order, as in the loop
-        for kk in prange(k):
-            for i in range(n_chunks):
-                for o in range(o_n):
-                    gw2[o, kk] += gw_chunks[i, kk, o]
+    held = min(wave, n_chunks)
+    gw_parts = np.empty((held, k, o_n) if need_w else (held, 0, 0), x.dtype)
+    for w0 in range(0, n_chunks, wave):
+        w1 = min(n_chunks, w0 + wave)
+        for lane in prange(lanes):
+            for i in range(w0 + lane, w1, lanes):
+                n0 = i * chunk
+                _backward_chunk(x, w2, grad_out, grad_x, gw_parts[i - w0], n0,
+                                min(chunk, n - n0), cols_bufs[lane], g_bufs[lane],
+                                kh, kw, sh, sw, ph, pw)
+        if need_w:                   # the chunks' sums added in chunk order, as in the loop
+            for kk in prange(k):
+                for i in range(w0, w1):
+                    for o in range(o_n):
+                        gw2[o, kk] += gw_parts[i - w0, kk, o]
 
 
 def conv2d_forward(x, w, b, out, sh, sw, ph, pw):
@@ -331,5 +336,7 @@ def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
     gw2 = grad_w.reshape(o_n, k) if grad_w.size > 0 else grad_w.reshape(0, 0)  # (O, K)
     gw2[:] = 0
     chunk = _chunk_size(n, k, ho * wo)
-    drive(-(-n // chunk), _backward_serial, _backward_lanes,
-          x, w2, grad_out, grad_x, gw2, chunk, kh, kw, sh, sw, ph, pw)
+    n_chunks = -(-n // chunk)
+    drive(n_chunks, _backward_serial, _backward_lanes,
+          x, w2, grad_out, grad_x, gw2, chunk, kh, kw, sh, sw, ph, pw,
+          lanes_args=(wave(n_chunks, k * o_n),))

@@ -44,7 +44,7 @@ threads.
 import numpy as np
 from numba import njit, prange, uint64 as _u
 
-from ._threads import drive
+from ._threads import drive, wave
 
 # Fewer input channels than this stay on im2col: each of the k products has C as its inner
 # length, and BLAS runs short inner lengths slowly. Forward, N 64, one thread (probe script,
@@ -201,25 +201,30 @@ def _backward_serial(x, w3, grad_out, grad_x, gwk, chunk, p):
 
 
 @njit(cache=True, parallel=True)
-def _backward_lanes(x, w3, grad_out, grad_x, gwk, chunk, p, lanes):
+def _backward_lanes(x, w3, grad_out, grad_x, gwk, chunk, p, wave, lanes):
     n, c_in, length = x.shape
     k, o_n = w3.shape[0], w3.shape[1]
     rows = chunk * (length + 2 * p)
     n_chunks = (n + chunk - 1) // chunk
+    wave = max(wave, lanes)                    # chunks whose parts are held at once
     xb_bufs, a_bufs, t_bufs = (np.empty((lanes, rows * c_in), x.dtype),
                                np.empty((lanes, rows * c_in), x.dtype),
                                np.empty((lanes, rows * c_in), x.dtype))
     g_bufs = np.empty((lanes, rows * o_n), x.dtype)
     need_w = gwk.size > 0
-    gw_chunks = np.empty((n_chunks, k, o_n, c_in) if need_w else (n_chunks, 0, 0, 0), x.dtype)
-    for lane in prange(lanes):
-        for i in range(lane, n_chunks, lanes):
-            n0 = i * chunk
-            _backward_chunk(x, w3, grad_out, grad_x, gw_chunks[i], n0, min(chunk, n - n0), p,
-                            xb_bufs[lane], g_bufs[lane], t_bufs[lane], a_bufs[lane])
-    if need_w:                       # the chunks' sums added in chunk order, as in the loop
-        for i in range(n_chunks):
-            gwk += gw_chunks[i]
+    held = min(wave, n_chunks)
+    gw_parts = np.empty((held, k, o_n, c_in) if need_w else (held, 0, 0, 0), x.dtype)
+    for w0 in range(0, n_chunks, wave):
+        w1 = min(n_chunks, w0 + wave)
+        for lane in prange(lanes):
+            for i in range(w0 + lane, w1, lanes):
+                n0 = i * chunk
+                _backward_chunk(x, w3, grad_out, grad_x, gw_parts[i - w0], n0,
+                                min(chunk, n - n0), p, xb_bufs[lane], g_bufs[lane],
+                                t_bufs[lane], a_bufs[lane])
+        if need_w:                   # the chunks' sums added in chunk order, as in the loop
+            for i in range(w0, w1):
+                gwk += gw_parts[i - w0]
 
 
 def chunk_size(n, c_in, o_n, k, lp):
@@ -252,7 +257,8 @@ def conv1d_backward(x, w, grad_out, grad_x, grad_w, p):
     w3 = np.ascontiguousarray(w.transpose(2, 0, 1))            # (k, O, C): W_i
     gwk = np.zeros((k, o_n, c_in) if grad_w.size > 0 else (0, 0, 0), x.dtype)
     chunk = chunk_size(n, c_in, o_n, k, length + 2 * p)
-    drive(-(-n // chunk), _backward_serial, _backward_lanes,
-          x, w3, grad_out, grad_x, gwk, chunk, p)
+    n_chunks = -(-n // chunk)
+    drive(n_chunks, _backward_serial, _backward_lanes, x, w3, grad_out, grad_x, gwk, chunk, p,
+          lanes_args=(wave(n_chunks, k * o_n * c_in),))
     if grad_w.size > 0:
         grad_w[:] = gwk.transpose(1, 2, 0)

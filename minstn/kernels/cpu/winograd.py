@@ -39,7 +39,7 @@ are the same on any number of threads.
 import numpy as np
 from numba import njit, prange
 
-from ._threads import drive
+from ._threads import drive, wave
 
 # A chunk's transformed tiles (16, nc*T, max(C, O)) hold at most this many entries (768 KiB
 # of float32). Measured on the exp1 CNN's two layers (one thread, probe script, an earlier
@@ -391,24 +391,28 @@ def _backward_serial(x, ut, grad_out, grad_x, gu, chunk, ph, pw):
 
 
 @njit(cache=True, parallel=True)
-def _backward_lanes(x, ut, grad_out, grad_x, gu, chunk, ph, pw, lanes):
+def _backward_lanes(x, ut, grad_out, grad_x, gu, chunk, ph, pw, wave, lanes):
     n, o_n, c_in = grad_out.shape[0], grad_out.shape[1], x.shape[1]
     th, tw = _tiles(grad_out.shape[2], grad_out.shape[3])
     t = _plane_rows(chunk * th * tw)
     n_chunks = (n + chunk - 1) // chunk
+    wave = max(wave, lanes)                    # chunks whose gU parts are held at once
     v_bufs = np.empty((lanes, 16 * c_in * t), x.dtype)
     m_bufs = np.empty((lanes, 16 * o_n * t), x.dtype)
     need_w = gu.size > 0
-    gu_chunks = np.empty((n_chunks, 16, c_in, o_n) if need_w else (n_chunks, 0, 0, 0), x.dtype)
-    for lane in prange(lanes):
-        for i in range(lane, n_chunks, lanes):
-            n0 = i * chunk
-            _backward_chunk(x, ut, grad_out, grad_x, gu_chunks[i], n0, min(chunk, n - n0),
-                            v_bufs[lane], m_bufs[lane], ph, pw)
-    if need_w:                       # the chunks' gU added in chunk order, as in the loop
-        for xi in prange(16):
-            for i in range(n_chunks):
-                gu[xi] += gu_chunks[i, xi]
+    held = min(wave, n_chunks)
+    gu_parts = np.empty((held, 16, c_in, o_n) if need_w else (held, 0, 0, 0), x.dtype)
+    for w0 in range(0, n_chunks, wave):
+        w1 = min(n_chunks, w0 + wave)
+        for lane in prange(lanes):
+            for i in range(w0 + lane, w1, lanes):
+                n0 = i * chunk
+                _backward_chunk(x, ut, grad_out, grad_x, gu_parts[i - w0], n0,
+                                min(chunk, n - n0), v_bufs[lane], m_bufs[lane], ph, pw)
+        if need_w:                   # the chunks' gU added in chunk order, as in the loop
+            for xi in prange(16):
+                for i in range(w0, w1):
+                    gu[xi] += gu_parts[i - w0, xi]
 
 
 def _chunk(x, w, ho, wo):
@@ -438,7 +442,8 @@ def conv3x3_backward(x, w, grad_out, grad_x, grad_w, ph, pw):
     ut = np.empty((16, w.shape[0], w.shape[1]), w.dtype)       # (16, O, C)
     _weight_tiles(w, ut.transpose(0, 2, 1))
     gu = np.zeros((16, w.shape[1], w.shape[0]) if grad_w.size > 0 else (0, 0, 0), w.dtype)
-    drive(-(-x.shape[0] // chunk), _backward_serial, _backward_lanes,
-          x, ut, grad_out, grad_x, gu, chunk, ph, pw)
+    n_chunks = -(-x.shape[0] // chunk)
+    drive(n_chunks, _backward_serial, _backward_lanes, x, ut, grad_out, grad_x, gu, chunk, ph, pw,
+          lanes_args=(wave(n_chunks, 16 * w.shape[0] * w.shape[1]),))
     if grad_w.size > 0:
         _weight_tiles_adjoint(gu, grad_w)
