@@ -485,6 +485,36 @@ def test_parallel_kernels_equal_the_serial_loop(points):
     assert results[0] == results[1]
 
 
+@pytest.mark.parametrize("points", ["grid", "affine"])
+def test_parallel_1d_kernels_equal_the_serial_loop(points):
+    """The 1-D sampler's parallel blocks give the bytes of one loop, forward and backward
+    (x, grid or theta gradients), with border and zeros padding."""
+    from minstn.kernels.cpu import grid_sample as G
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal((70, 3, 11)).astype(np.float32)      # 70 samples: blocks of 2
+    theta = np.stack([1 + 0.3 * rng.standard_normal(70),
+                      0.3 * rng.standard_normal(70)], 1)[:, None].astype(np.float32)
+    grid = rng.uniform(-1.2, 1.2, (70, 9)).astype(np.float32)
+    go = rng.standard_normal((70, 3, 9)).astype(np.float32)
+    if points == "grid":
+        theta = np.empty((0, 1, 2), np.float32)
+    else:
+        grid = np.empty((0, 0), np.float32)
+    for border in (False, True):
+        results = []
+        for parallel in (True, False):
+            out, gx = np.empty_like(go), np.empty_like(x)
+            gg, gt = np.empty_like(grid), np.empty_like(theta)
+            if parallel:
+                G._sample1d_forward_blocks(x, grid, theta, out, border, False)
+                G._sample1d_backward_blocks(x, grid, theta, go, gx, gg, gt, border, False)
+            else:
+                G._forward1d_block(x, grid, theta, out, border, False, 0, 70)
+                G._backward1d_block(x, grid, theta, go, gx, gg, gt, border, False, 0, 70)
+            results.append([a.tobytes() for a in (out, gx, gg, gt)])
+        assert results[0] == results[1]
+
+
 # ---- argument checks -------------------------------------------------------------------------
 
 def test_error_messages():

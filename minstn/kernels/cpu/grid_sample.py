@@ -40,7 +40,7 @@ Non-finite points: a grid point whose x or y is NaN or ±inf (given, or computed
 from theta) samples 0 and gets gradient 0, for the input and for the grid/theta.
 All maths is in float64; results are stored in the arrays' dtype.
 
-Threads and determinism: the 2-D samplers split the batch into blocks of whole
+Threads and determinism: the samplers (2-D and 1-D) split the batch into blocks of whole
 samples (`_blocks`), run in parallel (below GRAIN outputs, or with one Numba thread, on the
 calling thread: `_threads.parallel`);
 each sample's outputs and gradients are written only by the thread owning its
@@ -554,15 +554,16 @@ def affine_grid1d_backward(grad_grid, grad_theta, align_corners):
 
 
 @numba.njit(cache=True)
-def _sample1d_forward(x, grid, theta, out, border, align_corners):
-    """out (N, C, Lo) <- linear interpolation of x at theta's points (at grid if theta is empty)."""
+def _forward1d_block(x, grid, theta, out, border, align_corners, n0, n1):
+    """out[n0:n1] of _sample1d_forward: linear interpolation of x at theta's points (at grid
+    if theta is empty), one sample after another."""
     N, C, L = x.shape
     P = out.shape[2]
     ts = _base_coords(P, align_corners)
     xp = np.empty((C, L + PAD))                # x[n], zero-padded
     off = np.empty(P, np.int64)                # left tap of each point
     wx, dpx = np.empty(P), np.empty(P)         # weight of the right tap, dp/dgrid
-    for n in range(N):
+    for n in range(n0, n1):
         _pad1d(x, n, xp)
         if theta.shape[0] == 0:                # the points come from grid
             _taps1d_grid(grid, n, L, border, align_corners, off, wx, dpx)
@@ -572,9 +573,10 @@ def _sample1d_forward(x, grid, theta, out, border, align_corners):
 
 
 @numba.njit(cache=True)
-def _sample1d_backward(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
-                       align_corners):
-    """dL/dx, and dL/dtheta or (if theta is empty) dL/dgrid, of _sample1d_forward."""
+def _backward1d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
+                      align_corners, n0, n1):
+    """Samples n0..n1-1 of the 1-D backward: dL/dx, and dL/dtheta or (if theta is empty)
+    dL/dgrid."""
     N, C, L = x.shape
     P = grad_out.shape[2]
     ts = _base_coords(P, align_corners)
@@ -583,7 +585,7 @@ def _sample1d_backward(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, 
     off = np.empty(P, np.int64)                # left tap of each point
     wx, dpx = np.empty(P), np.empty(P)         # weight of the right tap, dp/dgrid
     gx = np.empty(P)                           # dL/dgrid
-    for n in range(N):
+    for n in range(n0, n1):
         if theta.shape[0] == 0:                # the points come from grid
             _taps1d_grid(grid, n, L, border, align_corners, off, wx, dpx)
         else:
@@ -603,6 +605,44 @@ def _sample1d_backward(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, 
                 a0 += gx[l] * ts[l]
                 a1 += gx[l]
             grad_theta[n, 0, 0], grad_theta[n, 0, 1] = a0, a1
+
+
+@numba.njit(cache=True, parallel=True)
+def _sample1d_forward_blocks(x, grid, theta, out, border, align_corners):
+    count, size = _blocks(x.shape[0])
+    for b in numba.prange(count):
+        _forward1d_block(x, grid, theta, out, border, align_corners,
+                         b * size, min(x.shape[0], (b + 1) * size))
+
+
+@numba.njit(cache=True, parallel=True)
+def _sample1d_backward_blocks(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
+                              align_corners):
+    count, size = _blocks(x.shape[0])
+    for b in numba.prange(count):
+        _backward1d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
+                          align_corners, b * size, min(x.shape[0], (b + 1) * size))
+
+
+def _sample1d_forward(x, grid, theta, out, border, align_corners):
+    """out (N, C, Lo) <- linear interpolation of x at theta's points (at grid if theta is
+    empty): blocks of samples on Numba's threads, or this thread for small outputs or one
+    thread (as the 2-D sampler)."""
+    if out.size >= GRAIN and parallel():
+        _sample1d_forward_blocks(x, grid, theta, out, border, align_corners)
+    else:
+        _forward1d_block(x, grid, theta, out, border, align_corners, 0, x.shape[0])
+
+
+def _sample1d_backward(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
+                       align_corners):
+    """dL/dx, and dL/dtheta or (if theta is empty) dL/dgrid, of _sample1d_forward."""
+    if grad_out.size >= GRAIN and parallel():
+        _sample1d_backward_blocks(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta,
+                                  border, align_corners)
+    else:
+        _backward1d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
+                          align_corners, 0, x.shape[0])
 
 
 def grid_sample1d_forward(x, grid, out, border, align_corners):
