@@ -118,7 +118,7 @@ def _forward_chunk(x, wt, b, out, n0, nc, p, xb_buf, y_buf, tmp_buf):
                     out[n0 + m, o, t] = row[o]
 
 
-# The driver twice, as in conv.py (which says why they are not one generic driver): a loop
+# Each driver twice, as in conv.py (which says why they are not one generic driver): a loop
 # over the chunks, and lanes of chunks.
 @njit(cache=True)
 def _forward_serial(x, wt, b, out, chunk, p):
