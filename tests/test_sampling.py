@@ -506,8 +506,8 @@ def test_parallel_1d_kernels_equal_the_serial_loop(points):
             out, gx = np.empty_like(go), np.empty_like(x)
             gg, gt = np.empty_like(grid), np.empty_like(theta)
             if parallel:
-                G._sample1d_forward_blocks(x, grid, theta, out, border, False)
-                G._sample1d_backward_blocks(x, grid, theta, go, gx, gg, gt, border, False)
+                G._sample1d_forward(x, grid, theta, out, border, False)
+                G._sample1d_backward(x, grid, theta, go, gx, gg, gt, border, False)
             else:
                 G._forward1d_block(x, grid, theta, out, border, False, 0, 70)
                 G._backward1d_block(x, grid, theta, go, gx, gg, gt, border, False, 0, 70)

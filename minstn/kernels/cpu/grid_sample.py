@@ -555,8 +555,7 @@ def affine_grid1d_backward(grad_grid, grad_theta, align_corners):
 
 @numba.njit(cache=True)
 def _forward1d_block(x, grid, theta, out, border, align_corners, n0, n1):
-    """out[n0:n1] of _sample1d_forward: linear interpolation of x at theta's points (at grid
-    if theta is empty), one sample after another."""
+    """out[n0:n1] of _sample1d_forward, one sample after another."""
     N, C, L = x.shape
     P = out.shape[2]
     ts = _base_coords(P, align_corners)
@@ -575,8 +574,7 @@ def _forward1d_block(x, grid, theta, out, border, align_corners, n0, n1):
 @numba.njit(cache=True)
 def _backward1d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
                       align_corners, n0, n1):
-    """Samples n0..n1-1 of the 1-D backward: dL/dx, and dL/dtheta or (if theta is empty)
-    dL/dgrid."""
+    """Samples n0..n1-1 of _sample1d_backward, one after another."""
     N, C, L = x.shape
     P = grad_out.shape[2]
     ts = _base_coords(P, align_corners)
@@ -608,7 +606,8 @@ def _backward1d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, b
 
 
 @numba.njit(cache=True, parallel=True)
-def _sample1d_forward_blocks(x, grid, theta, out, border, align_corners):
+def _sample1d_forward(x, grid, theta, out, border, align_corners):
+    """out (N, C, Lo) <- linear interpolation of x at theta's points (at grid if theta is empty)."""
     count, size = _blocks(x.shape[0])
     for b in numba.prange(count):
         _forward1d_block(x, grid, theta, out, border, align_corners,
@@ -616,30 +615,28 @@ def _sample1d_forward_blocks(x, grid, theta, out, border, align_corners):
 
 
 @numba.njit(cache=True, parallel=True)
-def _sample1d_backward_blocks(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
-                              align_corners):
+def _sample1d_backward(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
+                       align_corners):
+    """dL/dx, and dL/dtheta or (if theta is empty) dL/dgrid, of _sample1d_forward."""
     count, size = _blocks(x.shape[0])
     for b in numba.prange(count):
         _backward1d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
                           align_corners, b * size, min(x.shape[0], (b + 1) * size))
 
 
-def _sample1d_forward(x, grid, theta, out, border, align_corners):
-    """out (N, C, Lo) <- linear interpolation of x at theta's points (at grid if theta is
-    empty): blocks of samples on Numba's threads, or this thread for small outputs or one
-    thread (as the 2-D sampler)."""
+def _forward1d(x, grid, theta, out, border, align_corners):
+    """_sample1d_forward, or the same work on this thread for small outputs or one thread."""
     if out.size >= GRAIN and parallel():
-        _sample1d_forward_blocks(x, grid, theta, out, border, align_corners)
+        _sample1d_forward(x, grid, theta, out, border, align_corners)
     else:
         _forward1d_block(x, grid, theta, out, border, align_corners, 0, x.shape[0])
 
 
-def _sample1d_backward(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
-                       align_corners):
-    """dL/dx, and dL/dtheta or (if theta is empty) dL/dgrid, of _sample1d_forward."""
+def _backward1d(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border, align_corners):
+    """_sample1d_backward, or the same work on this thread for small outputs or one thread."""
     if grad_out.size >= GRAIN and parallel():
-        _sample1d_backward_blocks(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta,
-                                  border, align_corners)
+        _sample1d_backward(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
+                           align_corners)
     else:
         _backward1d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
                           align_corners, 0, x.shape[0])
@@ -647,21 +644,21 @@ def _sample1d_backward(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, 
 
 def grid_sample1d_forward(x, grid, out, border, align_corners):
     """out (N, C, Lo) <- linear interpolation of x (N, C, L) at grid (N, Lo)."""
-    _sample1d_forward(x, grid, np.empty((0, 1, 2), grid.dtype), out, border, align_corners)
+    _forward1d(x, grid, np.empty((0, 1, 2), grid.dtype), out, border, align_corners)
 
 
 def grid_sample1d_backward(x, grid, grad_out, grad_x, grad_grid, border, align_corners):
     """grad_x (N, C, L) and grad_grid (N, Lo) of grid_sample1d (size-0: skipped)."""
-    _sample1d_backward(x, grid, np.empty((0, 1, 2), grid.dtype), grad_out, grad_x, grad_grid,
-                       np.empty((0, 1, 2), grid.dtype), border, align_corners)
+    _backward1d(x, grid, np.empty((0, 1, 2), grid.dtype), grad_out, grad_x, grad_grid,
+                np.empty((0, 1, 2), grid.dtype), border, align_corners)
 
 
 def affine_grid_sample1d_forward(x, theta, out, border, align_corners):
     """out (N, C, Lo) <- grid_sample1d(x, affine_grid1d(theta)) without storing the grid."""
-    _sample1d_forward(x, np.empty((0, 0), theta.dtype), theta, out, border, align_corners)
+    _forward1d(x, np.empty((0, 0), theta.dtype), theta, out, border, align_corners)
 
 
 def affine_grid_sample1d_backward(x, theta, grad_out, grad_x, grad_theta, border, align_corners):
     """grad_x (N, C, L) and grad_theta (N, 1, 2) of the fused 1-D op (size-0: skipped)."""
-    _sample1d_backward(x, np.empty((0, 0), theta.dtype), theta, grad_out, grad_x,
-                       np.empty((0, 0), theta.dtype), grad_theta, border, align_corners)
+    _backward1d(x, np.empty((0, 0), theta.dtype), theta, grad_out, grad_x,
+                np.empty((0, 0), theta.dtype), grad_theta, border, align_corners)
