@@ -78,6 +78,25 @@ def add_run_flags(p: argparse.ArgumentParser, out: str) -> None:
                    help="reuse an existing run folder (its files are replaced)")
 
 
+def add_length_flags(p: argparse.ArgumentParser, steps: int, what: str = "") -> None:
+    """--steps (default `steps`) or --minutes, a wall-clock budget instead; `what` says what
+    the budget covers. A step count is the default so that a run means the same on every
+    machine; call `resolve_length` after parsing."""
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help=f"train exactly this many steps (default {steps:,}, unless --minutes)")
+    p.add_argument("--minutes", type=positive_float, default=None,
+                   help=f"a budget instead of --steps{what}: as many steps as fit, from "
+                        "measured step times (so the count depends on the machine)")
+
+
+def resolve_length(p: argparse.ArgumentParser, args, steps: int) -> None:
+    """--steps and --minutes are exclusive; with neither, args.steps = the default `steps`."""
+    if args.steps and args.minutes:
+        p.error("give --steps or --minutes, not both")
+    if not args.steps and not args.minutes:
+        args.steps = steps
+
+
 def run_dir(out, run_id, overwrite=False) -> str:
     """Create and return out/run_id; refuse a folder that already holds files unless overwrite,
     so that one run never silently replaces another's results and checkpoints."""

@@ -349,7 +349,7 @@ def test_addition_workers_give_the_same_results(tmp_path, monkeypatch):
 @pytest.mark.slow
 @needs_mnist
 def test_addition_full_default_run(tmp_path):
-    """The full default run (≈ 60 minutes on 2 cores): STN ≥ 95% and above the CNN."""
+    """The full default run (18,519 steps, ≈ 40 minutes on 2 cores): STN ≥ 95%, above the CNN."""
     res = _demo("addition").main(["--out", str(tmp_path), "--run-id", "full"])
     acc = res["test_accuracy"]
     assert acc["stcnn"] >= 0.95 and acc["stcnn"] > acc["cnn"]
@@ -377,3 +377,29 @@ def test_bad_flags_end_in_one_usage_line(name, flags, said, capsys):
         demo.parse_args(flags)
     err = capsys.readouterr().err
     assert e.value.code == 2 and said in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name, steps", [("addition", 18519), ("same_image", 12507)])
+def test_runs_train_a_fixed_step_count_unless_given_a_budget(name, steps, capsys):
+    """The default run length is a step count (the same on every machine); --minutes
+    replaces it with a wall-clock budget; both at once is an error."""
+    demo = _demo(name)
+    args = demo.parse_args([])
+    assert (args.steps, args.minutes) == (demo.STEPS, None) == (steps, None)
+    assert demo.plan_steps(args, None, None) == steps
+    assert (demo.parse_args(["--minutes", "15"]).steps,
+            demo.parse_args(["--minutes", "15"]).minutes) == (None, 15.0)
+    assert demo.parse_args(["--smoke"]).steps == demo.SMOKE_STEPS
+    assert demo.parse_args(["--smoke", "--minutes", "1"]).steps is None
+    with pytest.raises(SystemExit) as e:
+        demo.parse_args(["--steps", "100", "--minutes", "15"])
+    assert e.value.code == 2 and "not both" in capsys.readouterr().err
+
+
+def test_addition_budget_gives_the_steps_that_fit():
+    """--minutes: the slower model sets the pace of a process per model."""
+    demo = _demo("addition")
+    args = demo.parse_args(["--minutes", "15"])
+    per_step, per_sample = {"data": 0.001, "stcnn": 0.1, "cnn": 0.05}, {"stcnn": 0.001, "cnn": 0.0005}
+    evals = args.evals * args.n_val * 0.001
+    assert demo.plan_steps(args, per_step, per_sample) == int((900 - evals) / 0.101)
