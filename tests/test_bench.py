@@ -189,3 +189,13 @@ def test_gpu_bench_without_a_gpu_says_so():
     p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gpu.py"), "--quick"],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert p.returncode != 0 and "needs a CUDA GPU" in p.stderr
+
+
+def test_lstm_products_times_every_product():
+    """bench/lstm_products.py at a tiny shape: runs, and returns a positive total."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        import lstm_products
+    finally:
+        sys.path.pop(0)
+    assert lstm_products.main(["--shape", "2", "3", "4", "5", "--dx", "--reps", "2"]) > 0

@@ -1,0 +1,103 @@
+"""The matrix products an LSTM training step cannot avoid, timed alone: a lower bound.
+
+    OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python bench/lstm_products.py   # exp4's shape
+    python bench/lstm_products.py --shape 64 48 76 64 --dx                       # the op row
+
+Times the products of `minstn/kernels/cpu/lstm.py` exactly as its kernels call them
+(`np.dot` from Numba, float32, batch-major saved arrays), without the element-wise work
+between them:
+- the input projection X W_ihᵀ;
+- the T recurrent products of the forward, h W_hhᵀ;
+- the T recurrent products of the backward, dA W_hh;
+- the weight gradients dAᵀ X and dAᵀ H_prev;
+- with --dx, the input gradient dA W_ih (the exp4-lstm step needs none: its input is data).
+
+It also times one 1,024² product, for OpenBLAS's peak on the machine. Prints each product's
+median time and GFLOP/s. docs/performance.md ("exp4-lstm on one thread") uses it to show how
+much of a step's time budget the products leave for everything else.
+"""
+import argparse
+import time
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=False)
+def _xproj(x, w_ih, gates):
+    np.dot(x, w_ih.T, out=gates)
+
+
+@njit(cache=False)
+def _recurrent_forward(h, w_hh, a, steps):
+    for _ in range(steps):
+        np.dot(h, w_hh.T, out=a)
+
+
+@njit(cache=False)
+def _recurrent_backward(da, w_hh, gh, steps):
+    for _ in range(steps):
+        np.dot(da, w_hh, out=gh)
+
+
+@njit(cache=False)
+def _weight_grads(dA, x, hprev, gw_ih, gw_hh):
+    np.dot(dA.T, x, out=gw_ih)
+    np.dot(dA.T, hprev, out=gw_hh)
+
+
+@njit(cache=False)
+def _input_grad(dA, w_ih, gx):
+    np.dot(dA, w_ih, out=gx)
+
+
+def median_ms(fn, *args, reps=40):
+    fn(*args)
+    fn(*args)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e3
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shape", type=int, nargs=4, default=(64, 48, 84, 64), metavar=("N", "T", "D", "H"))
+    p.add_argument("--dx", action="store_true", help="also the input gradient dA W_ih")
+    p.add_argument("--reps", type=int, default=40, help="calls timed per product (median)")
+    args = p.parse_args(argv)
+    n, t, d, h = args.shape
+    g = 4 * h
+    rng = np.random.default_rng(0)
+
+    def arr(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+    x, w_ih, w_hh, dA, hprev = arr(n * t, d), arr(g, d), arr(g, h), arr(n * t, g), arr(n * t, h)
+    rows = [("input projection", 2 * n * t * d * g, _xproj, (x, w_ih, arr(n * t, g))),
+            (f"{t} recurrent, forward", 2 * t * n * h * g, _recurrent_forward,
+             (arr(n, h), w_hh, arr(n, g), t)),
+            (f"{t} recurrent, backward", 2 * t * n * g * h, _recurrent_backward,
+             (arr(n, g), w_hh, arr(n, h), t)),
+            ("weight gradients", 2 * g * n * t * (d + h), _weight_grads,
+             (dA, x, hprev, arr(g, d), arr(g, h)))]
+    if args.dx:
+        rows.append(("input gradient", 2 * n * t * g * d, _input_grad, (dA, w_ih, arr(n * t, d))))
+    print(f"LSTM N{n} T{t} D{d} H{h}, float32, median of {args.reps} calls")
+    print("| product | MFLOP | ms | GFLOP/s |\n|---|---|---|---|")
+    total_ms = total_flop = 0.0
+    for name, flop, fn, fn_args in rows:
+        ms = median_ms(fn, *fn_args, reps=args.reps)
+        total_ms, total_flop = total_ms + ms, total_flop + flop
+        print(f"| {name} | {flop / 1e6:.1f} | {ms:.3f} | {flop / ms / 1e6:.1f} |")
+    print(f"| all | {total_flop / 1e6:.1f} | {total_ms:.3f} | {total_flop / total_ms / 1e6:.1f} |")
+    a, b, c = arr(1024, 1024), arr(1024, 1024), arr(1024, 1024)
+    ms = median_ms(lambda: np.dot(a, b, out=c), reps=max(3, args.reps // 3))
+    print(f"\none 1,024² product (OpenBLAS's peak): {ms:.2f} ms, {2 * 1024 ** 3 / ms / 1e6:.1f} GFLOP/s")
+    return total_ms
+
+
+if __name__ == "__main__":
+    main()
