@@ -26,8 +26,9 @@ train together on one stream of images and share every initial weight except
 the final layer of the localisation nets. Training length: --steps per run
 (default 12,507: what the 60-minute budget, the default until 2026-12-06, gave
 on the 2-core AMD EPYC VM), or as many steps as fit in --minutes for the whole
-sweep (measured step times; the resulting steps are in the results JSON). The talk reported LR 92, identity
-90, random 69, CNN 85%; its training length is not known.
+sweep (measured step times; the resulting steps are in the results JSON). The
+talk reported LR 92, identity 90, random 69, CNN 85%; its training length is
+not known.
 Writes results/same_image/<run-id>/results.json, checkpoints and figures.
 """
 from __future__ import annotations
