@@ -34,7 +34,10 @@ SOURCES = {
                     "results/rts/e24-loc2-3seeds/results.json",
                     "results/rts/e24-loc0.1-stcnn/results.json"],
     "timeseries": "results/timeseries/default-10seeds/results.json",
-    "addition": "results/addition/workers2-seed0/results.json",
+    # experiment 2: one run per seed, the same command and step count
+    "addition": ["results/addition/steps18519-seed0/results.json",
+                 "results/addition/steps18519-seed1/results.json",
+                 "results/addition/steps18519-seed2/results.json"],
     # experiment 3 at the default budget: the sweep, and the U(-1, 1)-bias "random" setting
     # added later with the same steps
     "same_image": ["results/same_image/default-3seeds-c16/results.json",
@@ -52,7 +55,8 @@ SOURCES = {
 }
 SAME_IMAGE_BUDGETS = ("same_image", "same_image_2x", "same_image_3x")   # the budget table's rows
 SETTINGS = ("lr", "identity", "random-default", "random", "cnn")
-# config keys that may differ between the parts of one sweep: they split the work or name
+# config keys that may differ between the parts of one sweep (experiment 3), or between the
+# runs of experiment 2's seeds: they split the work or name
 # the run (workers and threads change wall time only; a test checks workers), or are flags
 # of another mode that a training sweep ignores (init_report, n_report: absent in runs made
 # before they existed)
@@ -221,19 +225,36 @@ def table_timeseries(r):
     return "\n".join(rows)
 
 
-def table_addition(r):
-    acc, counts = r["test_accuracy"], r["param_counts"]
-    rows = ["| model | params | test accuracy (10,000 pairs) | selected at step (val acc) |",
-            "| --- | --- | --- | --- |"]
-    for m in acc:
-        sel = r["selection"][m]
-        rows.append(f"| {m} | {counts[m]:,} | {pct(acc[m])} | "
-                    f"{sel.get('step', '?')} ({pct(sel['val_acc'])}) |")
-    env = r["environment"]
-    rows += ["", f"Run: `{SOURCES['addition']}` — {r['steps']:,} steps of batch "
-                 f"{r['config']['batch_size']} ({r['pairs_seen']:,} pairs), seed {r['seed']}, "
-                 f"training {r['wall_time_s']['train'] / 60:.1f} min with "
-                 f"{r['config'].get('workers', 1)} worker process(es), {env['cpu']}, "
+def table_addition(runs):
+    """One row per model over experiment 2's runs, one run per seed, whose configs agree on
+    everything but the keys that split the work (the seed, the run's name)."""
+    runs = as_parts(runs)
+
+    def shared(r):
+        return {k: v for k, v in r["config"].items() if k not in SPLIT_KEYS}
+    for r in runs[1:]:
+        if shared(r) != shared(runs[0]) or r["steps"] != runs[0]["steps"]:
+            raise ValueError("experiment 2's runs differ beyond their seeds")
+    seeds = [r["seed"] for r in runs]
+    if len(set(seeds)) < len(seeds):
+        raise ValueError(f"experiment 2 has a seed twice: {seeds}")
+    rows = ["| model | params | test accuracy (10,000 pairs), mean ± std | per seed | "
+            "selected at step (val acc), per seed |", "| --- | --- | --- | --- | --- |"]
+    for m in runs[0]["test_accuracy"]:
+        acc = [r["test_accuracy"][m] for r in runs]
+        mean, std = mean_std(acc)
+        sel = ", ".join(f"{r['selection'][m]['step']} ({pct(r['selection'][m]['val_acc'])})"
+                        for r in runs)
+        rows.append(f"| {m} | {runs[0]['param_counts'][m]:,} | {pct(mean)} ± {100 * std:.2f} | "
+                    + ", ".join(f"{k}: {pct(a)}" for k, a in zip(seeds, acc)) + f" | {sel} |")
+    r0, env = runs[0], runs[0]["environment"]           # the thread env: one for all
+    rows += ["", f"Runs: {', '.join(f'`{p}`' for p in SOURCES['addition'])} — seeds "
+                 f"{', '.join(map(str, seeds))}, {r0['steps']:,} steps of batch "
+                 f"{r0['config']['batch_size']} ({r0['pairs_seen']:,} pairs) each, training "
+                 + ", ".join(f"{r['wall_time_s']['train'] / 60:.1f}" for r in runs)
+                 + f" min with {r0['config'].get('workers', 1)} worker processes, "
+                 f"at {', '.join(sorted({r['environment']['git_commit'] for r in runs}))}, "
+                 f"{', '.join(sorted({r['environment']['cpu'] for r in runs}))}, "
                  f"threads env {env.get('thread_env', {})}."]
     return "\n".join(rows)
 

@@ -72,3 +72,26 @@ def test_runs_made_before_the_rename_read_their_default_init_as_random_default()
     uniform = _part(0, ["random"])
     uniform["theta_inits"] = {"random": "bias U(-1.0, 1.0), seed [seed, 3]"}
     assert make_results.renamed(uniform) is uniform
+
+
+def _addition_run(seed, stcnn, cnn, steps=100, lr=1e-3):
+    env = {"git_commit": "abc1234", "cpu": "a CPU", "thread_env": {}}
+    return {"config": {"seed": seed, "lr": lr, "batch_size": 64, "workers": 2, "run_id": f"s{seed}"},
+            "seed": seed, "steps": steps, "pairs_seen": 64 * steps, "environment": env,
+            "param_counts": {"stcnn": 10, "cnn": 9}, "wall_time_s": {"train": 60.0},
+            "test_accuracy": {"stcnn": stcnn, "cnn": cnn},
+            "selection": {m: {"step": steps, "val_acc": 0.5} for m in ("stcnn", "cnn")}}
+
+
+def test_experiment2_table_is_over_seeds_of_one_config():
+    make_results = _make_results()
+    runs = [_addition_run(0, 0.9, 0.8), _addition_run(1, 0.92, 0.82), _addition_run(2, 0.94, 0.84)]
+    table = make_results.table_addition(runs)
+    assert "| stcnn | 10 | 92.00% ± 2.00 | 0: 90.00%, 1: 92.00%, 2: 94.00% |" in table
+    assert "| cnn | 9 | 82.00% ± 2.00 |" in table
+    with pytest.raises(ValueError, match="differ"):                # another step count
+        make_results.table_addition(runs[:2] + [_addition_run(2, 0.9, 0.8, steps=200)])
+    with pytest.raises(ValueError, match="differ"):                # another learning rate
+        make_results.table_addition(runs[:2] + [_addition_run(2, 0.9, 0.8, lr=2e-3)])
+    with pytest.raises(ValueError, match="seed twice"):
+        make_results.table_addition(runs[:2] + [_addition_run(1, 0.9, 0.8)])
