@@ -232,8 +232,12 @@ def table_addition(runs):
 
     def shared(r):
         return {k: v for k, v in r["config"].items() if k not in SPLIT_KEYS}
+
+    def threads(r):                                       # BLAS/Numba threads can move bits
+        return r["environment"].get("thread_env")
     for r in runs[1:]:
-        if shared(r) != shared(runs[0]) or r["steps"] != runs[0]["steps"]:
+        if shared(r) != shared(runs[0]) or r["steps"] != runs[0]["steps"] or \
+                threads(r) != threads(runs[0]):
             raise ValueError("experiment 2's runs differ beyond their seeds")
     seeds = [r["seed"] for r in runs]
     if len(set(seeds)) < len(seeds):
@@ -247,7 +251,7 @@ def table_addition(runs):
                         for r in runs)
         rows.append(f"| {m} | {runs[0]['param_counts'][m]:,} | {pct(mean)} ± {100 * std:.2f} | "
                     + ", ".join(f"{k}: {pct(a)}" for k, a in zip(seeds, acc)) + f" | {sel} |")
-    r0, env = runs[0], runs[0]["environment"]           # the thread env: one for all
+    r0 = runs[0]
     rows += ["", f"Runs: {', '.join(f'`{p}`' for p in SOURCES['addition'])} — seeds "
                  f"{', '.join(map(str, seeds))}, {r0['steps']:,} steps of batch "
                  f"{r0['config']['batch_size']} ({r0['pairs_seen']:,} pairs) each, training "
@@ -255,7 +259,7 @@ def table_addition(runs):
                  + f" min with {r0['config'].get('workers', 1)} worker processes, "
                  f"at {', '.join(sorted({r['environment']['git_commit'] for r in runs}))}, "
                  f"{', '.join(sorted({r['environment']['cpu'] for r in runs}))}, "
-                 f"threads env {env.get('thread_env', {})}."]
+                 f"threads env {threads(r0) or {}}."]
     return "\n".join(rows)
 
 

@@ -93,5 +93,9 @@ def test_experiment2_table_is_over_seeds_of_one_config():
         make_results.table_addition(runs[:2] + [_addition_run(2, 0.9, 0.8, steps=200)])
     with pytest.raises(ValueError, match="differ"):                # another learning rate
         make_results.table_addition(runs[:2] + [_addition_run(2, 0.9, 0.8, lr=2e-3)])
+    other_threads = _addition_run(2, 0.9, 0.8)
+    other_threads["environment"] = dict(other_threads["environment"], thread_env={"X": "2"})
+    with pytest.raises(ValueError, match="differ"):                # another thread env
+        make_results.table_addition(runs[:2] + [other_threads])
     with pytest.raises(ValueError, match="seed twice"):
         make_results.table_addition(runs[:2] + [_addition_run(1, 0.9, 0.8)])
