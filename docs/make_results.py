@@ -80,6 +80,15 @@ def renamed(r):
     return r
 
 
+def differ(runs, also=lambda r: None):
+    """Whether runs meant to be read together differ in a config value outside SPLIT_KEYS,
+    in their step count, or in also(r)."""
+    def shared(r):
+        return ({k: v for k, v in r["config"].items() if k not in SPLIT_KEYS}, r["steps"],
+                also(r))
+    return any(shared(r) != shared(runs[0]) for r in runs[1:])
+
+
 def as_parts(r):
     """A sweep (its results, or its SOURCES entry) as a list of parts: a sweep run in one go
     is one part."""
@@ -230,15 +239,10 @@ def table_addition(runs):
     everything but the keys that split the work (the seed, the run's name)."""
     runs = as_parts(runs)
 
-    def shared(r):
-        return {k: v for k, v in r["config"].items() if k not in SPLIT_KEYS}
-
     def threads(r):                                       # BLAS/Numba threads can move bits
         return r["environment"].get("thread_env")
-    for r in runs[1:]:
-        if shared(r) != shared(runs[0]) or r["steps"] != runs[0]["steps"] or \
-                threads(r) != threads(runs[0]):
-            raise ValueError("experiment 2's runs differ beyond their seeds")
+    if differ(runs, threads):
+        raise ValueError("experiment 2's runs differ beyond their seeds")
     seeds = [r["seed"] for r in runs]
     if len(set(seeds)) < len(seeds):
         raise ValueError(f"experiment 2 has a seed twice: {seeds}")
@@ -289,12 +293,8 @@ def seed_accuracies(parts):
     """{setting: {seed: test accuracy}} of one sweep, or of a sweep run in parts (a list)
     whose configs agree on everything but the keys that split the work."""
     parts = as_parts(parts)
-
-    def shared(r):
-        return {k: v for k, v in r["config"].items() if k not in SPLIT_KEYS}
-    for r in parts[1:]:
-        if shared(r) != shared(parts[0]) or r["steps"] != parts[0]["steps"]:
-            raise ValueError("the parts of a sweep differ beyond seeds and settings")
+    if differ(parts):
+        raise ValueError("the parts of a sweep differ beyond seeds and settings")
     acc = {}
     for r in parts:
         for seed, runs in r["runs"].items():
