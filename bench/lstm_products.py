@@ -15,12 +15,17 @@ between them:
 It also times one 1,024² product, for OpenBLAS's peak on the machine. Prints each product's
 median time and GFLOP/s. docs/performance.md ("exp4-lstm on one thread") uses it to show how
 much of a step's time budget the products leave for everything else.
+
+`profile_parts.py` times the same products of the H64 op row in two sums, from Python, set
+against the whole nn.LSTM. Here they are called from Numba, as the kernels call them: that
+np.dot reaches SciPy's OpenBLAS, not NumPy's (`minstn/kernels/cpu/_blas.py`).
 """
 import argparse
-import time
 
 import numpy as np
 from numba import njit
+
+from profile_parts import median_ms
 
 
 @njit(cache=False)
@@ -51,17 +56,6 @@ def _input_grad(dA, w_ih, gx):
     np.dot(dA, w_ih, out=gx)
 
 
-def median_ms(fn, *args, reps=40):
-    fn(*args)
-    fn(*args)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e3
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -89,12 +83,12 @@ def main(argv=None):
     print("| product | MFLOP | ms | GFLOP/s |\n|---|---|---|---|")
     total_ms = total_flop = 0.0
     for name, flop, fn, fn_args in rows:
-        ms = median_ms(fn, *fn_args, reps=args.reps)
+        ms = median_ms(lambda: fn(*fn_args), args.reps)
         total_ms, total_flop = total_ms + ms, total_flop + flop
         print(f"| {name} | {flop / 1e6:.1f} | {ms:.3f} | {flop / ms / 1e6:.1f} |")
     print(f"| all | {total_flop / 1e6:.1f} | {total_ms:.3f} | {total_flop / total_ms / 1e6:.1f} |")
     a, b, c = arr(1024, 1024), arr(1024, 1024), arr(1024, 1024)
-    ms = median_ms(lambda: np.dot(a, b, out=c), reps=max(3, args.reps // 3))
+    ms = median_ms(lambda: np.dot(a, b, out=c), max(3, args.reps // 3))
     print(f"\none 1,024² product (OpenBLAS's peak): {ms:.2f} ms, {2 * 1024 ** 3 / ms / 1e6:.1f} GFLOP/s")
     return total_ms
 
