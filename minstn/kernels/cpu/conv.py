@@ -298,7 +298,7 @@ def conv2d_forward(x, w, b, out, sh, sw, ph, pw):
     n, o_n, ho, wo = out.shape
     kh, kw = w.shape[2], w.shape[3]
     if winograd.applies(w.shape[1], kh, kw, sh, sw):
-        return winograd.conv3x3_forward(x, w, b, out, ph, pw)
+        return winograd.conv_forward(x, w, b, out, ph, pw)
     if conv1d.applies(x.shape[2], w.shape[1], kh, sh, sw, ph):         # (N, C, 1, L) views
         return conv1d.conv1d_forward(x.reshape(n, x.shape[1], x.shape[3]),
                                      w.reshape(o_n, w.shape[1], kw), b,
@@ -325,7 +325,7 @@ def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
     if grad_w.size == 0 and grad_x.size == 0:
         return
     if winograd.applies(w.shape[1], kh, kw, sh, sw):
-        return winograd.conv3x3_backward(x, w, grad_out, grad_x, grad_w, ph, pw)
+        return winograd.conv_backward(x, w, grad_out, grad_x, grad_w, ph, pw)
     if conv1d.applies(x.shape[2], w.shape[1], kh, sh, sw, ph):         # (N, C, 1, L) views
         c_in = w.shape[1]
         return conv1d.conv1d_backward(

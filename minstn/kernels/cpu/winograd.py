@@ -39,6 +39,7 @@ are the same on any number of threads.
 import numpy as np
 from numba import njit, prange
 
+from . import winograd5 as w5
 from ._threads import drive, wave
 
 # A chunk's transformed tiles (16, nc*T, max(C, O)) hold at most this many entries (768 KiB
@@ -47,6 +48,12 @@ from ._threads import drive, wave
 # backward in 14.7 ms, with 6 in 16.3, with 12 in 20.9; the 64->128 layer on 8x8 was within
 # 5% from 4 to 12 samples (5.4-5.7 ms) and slower below. This size gives them 2 and 10.
 CHUNK_ELEMENTS = 3 << 16
+# The same bound for the 5×5 kernel's (36, nc*T, max(C, O)) tiles: 3 MiB of float32. Its
+# products are thinner per sample (a 12×12 input gives 16 tiles), and on the AMD VM (one
+# thread, forward + backward of the 32->64 layer, N 64, medians of five alternating rounds,
+# probe script) bigger chunks ran faster: on 12×12 5 samples a chunk 17.1 ms, 21 samples
+# 15.5; on 19×19 1 sample 81.8 ms, 5 samples 61.0. This size gives them 21 and 5.
+CHUNK_ELEMENTS_5X5 = 3 << 18
 # Fewer input channels than this stay on im2col. Forward + backward, N 64, one thread (probe
 # script): 1 channel -> 32 on 28x28 2.2 ms on im2col, 5.6 here; 4 -> 32 6.0 against 7.6-7.9;
 # 8 -> 32 9.6-10.0 against 11.0-11.3, but 8 -> 16 on 19x19 3.1-3.2 against 2.9; 12 -> 32 on
@@ -55,8 +62,9 @@ MIN_CHANNELS = 16
 
 
 def applies(c_in, kh, kw, sh, sw) -> bool:
-    """Whether conv2d takes this path: 3×3, stride 1, at least MIN_CHANNELS input channels."""
-    return kh == 3 and kw == 3 and sh == 1 and sw == 1 and c_in >= MIN_CHANNELS
+    """Whether conv2d takes this path: 3×3 or 5×5, stride 1, at least MIN_CHANNELS input
+    channels."""
+    return kh == kw and kh in (3, 5) and sh == 1 and sw == 1 and c_in >= MIN_CHANNELS
 
 
 @njit(cache=True)
@@ -289,9 +297,11 @@ def _grad_tiles(grad_out, n0, nc, gm):
 
 
 @njit(cache=True)
-def _chunk_size(n, c_in, o_n, tiles):
-    """Samples per chunk: its tiles (16, nc*T, max(C, O)) within CHUNK_ELEMENTS; >= 1."""
-    return max(1, min(n, CHUNK_ELEMENTS // (16 * max(c_in, o_n) * tiles)))
+def _chunk_size(n, c_in, o_n, tiles, aa):
+    """Samples per chunk: its tiles (aa, nc*T, max(C, O)) within CHUNK_ELEMENTS; >= 1.
+    aa = (r + 1)**2 transformed planes for an r×r kernel."""
+    elements = CHUNK_ELEMENTS if aa == 16 else CHUNK_ELEMENTS_5X5
+    return max(1, min(n, elements // (aa * max(c_in, o_n) * tiles)))
 
 
 @njit(cache=True)
@@ -303,48 +313,65 @@ def _tiles(ho, wo):
 @njit(cache=True)
 def _plane_rows(t):
     """Rows of a plane holding t tiles: t rounded up to odd. Planes whose size is a multiple
-    of 4 KiB land on the same cache sets, and the transforms read or write all 16 at once
+    of 4 KiB land on the same cache sets, and the transforms read or write all 16 (36) at once
     (at chunk sizes where that happened, the backward took 2.5x as long)."""
     return t | 1
 
 
 @njit(cache=True)
-def _planes(buf, t, width):
-    """buf as 16 planes (_plane_rows(t), width)."""
+def _planes(buf, t, width, aa):
+    """buf as aa planes (_plane_rows(t), width)."""
     tp = _plane_rows(t)
-    return buf[:16 * tp * width].reshape(16, tp, width)
+    return buf[:aa * tp * width].reshape(aa, tp, width)
 
 
 @njit(cache=True)
 def _forward_chunk(x, u, b, out, n0, nc, v_buf, m_buf, ph, pw):
-    """Samples n0 .. n0+nc-1 of conv3x3_forward, in the scratch buffers given."""
+    """Samples n0 .. n0+nc-1 of conv_forward, in the scratch buffers given; u (aa, C, O)."""
     th, tw = _tiles(out.shape[2], out.shape[3])
     t = nc * th * tw
-    v = _planes(v_buf, t, x.shape[1])                          # (16, T, C)
-    mt = _planes(m_buf, t, out.shape[1])                       # (16, T, O)
-    _input_tiles(x, n0, nc, v, ph, pw, th, tw)
-    for xi in range(16):
+    aa = u.shape[0]                                            # 16 for 3×3, 36 for 5×5
+    v = _planes(v_buf, t, x.shape[1], aa)                      # (aa, T, C)
+    mt = _planes(m_buf, t, out.shape[1], aa)                   # (aa, T, O)
+    if aa == 16:
+        _input_tiles(x, n0, nc, v, ph, pw, th, tw)
+    else:
+        w5.input_tiles(x, n0, nc, v, ph, pw, th, tw)
+    for xi in range(aa):
         np.dot(v[xi, :t], u[xi], mt[xi, :t])                   # (T, C) @ (C, O)
-    _output_tiles(mt, b, out, n0, nc)
+    if aa == 16:
+        _output_tiles(mt, b, out, n0, nc)
+    else:
+        w5.output_tiles(mt, b, out, n0, nc, th, tw)
 
 
 @njit(cache=True)
 def _backward_chunk(x, ut, grad_out, grad_x, gu_chunk, n0, nc, v_buf, m_buf, ph, pw):
-    """Samples n0 .. n0+nc-1 of conv3x3_backward: grad_x's samples, and this chunk's gU
-    (16, C, O) into gu_chunk if it is not empty. ut (16, O, C) is U transposed."""
+    """Samples n0 .. n0+nc-1 of conv_backward: grad_x's samples, and this chunk's gU
+    (aa, C, O) into gu_chunk if it is not empty. ut (aa, O, C) is U transposed."""
     th, tw = _tiles(grad_out.shape[2], grad_out.shape[3])
     t = nc * th * tw
-    v = _planes(v_buf, t, x.shape[1])                          # (16, T, C)
-    gm = _planes(m_buf, t, grad_out.shape[1])                  # (16, T, O)
-    _grad_tiles(grad_out, n0, nc, gm)
+    aa = ut.shape[0]
+    v = _planes(v_buf, t, x.shape[1], aa)                      # (aa, T, C)
+    gm = _planes(m_buf, t, grad_out.shape[1], aa)              # (aa, T, O)
+    if aa == 16:
+        _grad_tiles(grad_out, n0, nc, gm)
+    else:
+        w5.grad_tiles(grad_out, n0, nc, gm, th, tw)
     if gu_chunk.size > 0:
-        _input_tiles(x, n0, nc, v, ph, pw, th, tw)
-        for xi in range(16):
+        if aa == 16:
+            _input_tiles(x, n0, nc, v, ph, pw, th, tw)
+        else:
+            w5.input_tiles(x, n0, nc, v, ph, pw, th, tw)
+        for xi in range(aa):
             np.dot(v[xi, :t].T, gm[xi, :t], gu_chunk[xi])      # (C, T) @ (T, O)
     if grad_x.size > 0:
-        for xi in range(16):
+        for xi in range(aa):
             np.dot(gm[xi, :t], ut[xi], v[xi, :t])              # (T, O) @ (O, C)
-        _input_tiles_adjoint(v, n0, nc, grad_x, ph, pw, th, tw)
+        if aa == 16:
+            _input_tiles_adjoint(v, n0, nc, grad_x, ph, pw, th, tw)
+        else:
+            w5.input_tiles_adjoint(v, n0, nc, grad_x, ph, pw, th, tw)
 
 
 # Each driver twice, as in conv.py (which says why they are not one generic driver): a
@@ -354,8 +381,8 @@ def _forward_serial(x, u, b, out, chunk, ph, pw):
     n, o_n, c_in = out.shape[0], out.shape[1], x.shape[1]
     th, tw = _tiles(out.shape[2], out.shape[3])
     t = _plane_rows(chunk * th * tw)
-    v_buf = np.empty(16 * c_in * t, x.dtype)
-    m_buf = np.empty(16 * o_n * t, x.dtype)
+    v_buf = np.empty(u.shape[0] * c_in * t, x.dtype)
+    m_buf = np.empty(u.shape[0] * o_n * t, x.dtype)
     for n0 in range(0, n, chunk):
         _forward_chunk(x, u, b, out, n0, min(chunk, n - n0), v_buf, m_buf, ph, pw)
 
@@ -365,8 +392,8 @@ def _forward_lanes(x, u, b, out, chunk, ph, pw, lanes):
     n, o_n, c_in = out.shape[0], out.shape[1], x.shape[1]
     th, tw = _tiles(out.shape[2], out.shape[3])
     t = _plane_rows(chunk * th * tw)
-    v_bufs = np.empty((lanes, 16 * c_in * t), x.dtype)
-    m_bufs = np.empty((lanes, 16 * o_n * t), x.dtype)
+    v_bufs = np.empty((lanes, u.shape[0] * c_in * t), x.dtype)
+    m_bufs = np.empty((lanes, u.shape[0] * o_n * t), x.dtype)
     n_chunks = (n + chunk - 1) // chunk
     for lane in prange(lanes):
         for i in range(lane, n_chunks, lanes):
@@ -380,9 +407,10 @@ def _backward_serial(x, ut, grad_out, grad_x, gu, chunk, ph, pw):
     n, o_n, c_in = grad_out.shape[0], grad_out.shape[1], x.shape[1]
     th, tw = _tiles(grad_out.shape[2], grad_out.shape[3])
     t = _plane_rows(chunk * th * tw)
-    v_buf = np.empty(16 * c_in * t, x.dtype)
-    m_buf = np.empty(16 * o_n * t, x.dtype)
-    gu_chunk = np.empty((16, c_in, o_n) if gu.size > 0 else (0, 0, 0), x.dtype)
+    aa = ut.shape[0]
+    v_buf = np.empty(aa * c_in * t, x.dtype)
+    m_buf = np.empty(aa * o_n * t, x.dtype)
+    gu_chunk = np.empty((aa, c_in, o_n) if gu.size > 0 else (0, 0, 0), x.dtype)
     for n0 in range(0, n, chunk):
         _backward_chunk(x, ut, grad_out, grad_x, gu_chunk, n0, min(chunk, n - n0),
                         v_buf, m_buf, ph, pw)
@@ -397,11 +425,12 @@ def _backward_lanes(x, ut, grad_out, grad_x, gu, chunk, ph, pw, wave, lanes):
     t = _plane_rows(chunk * th * tw)
     n_chunks = (n + chunk - 1) // chunk
     wave = max(wave, lanes)                    # chunks whose gU parts are held at once
-    v_bufs = np.empty((lanes, 16 * c_in * t), x.dtype)
-    m_bufs = np.empty((lanes, 16 * o_n * t), x.dtype)
+    aa = ut.shape[0]
+    v_bufs = np.empty((lanes, aa * c_in * t), x.dtype)
+    m_bufs = np.empty((lanes, aa * o_n * t), x.dtype)
     need_w = gu.size > 0
     held = min(wave, n_chunks)
-    gu_parts = np.empty((held, 16, c_in, o_n) if need_w else (held, 0, 0, 0), x.dtype)
+    gu_parts = np.empty((held, aa, c_in, o_n) if need_w else (held, 0, 0, 0), x.dtype)
     for w0 in range(0, n_chunks, wave):
         w1 = min(n_chunks, w0 + wave)
         for lane in prange(lanes):
@@ -410,40 +439,53 @@ def _backward_lanes(x, ut, grad_out, grad_x, gu, chunk, ph, pw, wave, lanes):
                 _backward_chunk(x, ut, grad_out, grad_x, gu_parts[i - w0], n0,
                                 min(chunk, n - n0), v_bufs[lane], m_bufs[lane], ph, pw)
         if need_w:                   # the chunks' gU added in chunk order, as in the loop
-            for xi in prange(16):
+            for xi in prange(aa):
                 for i in range(w0, w1):
                     gu[xi] += gu_parts[i - w0, xi]
 
 
 def _chunk(x, w, ho, wo):
-    """Samples per chunk for x (N, C, H, W), w (O, C, 3, 3) and an Ho × Wo output."""
+    """Samples per chunk for x (N, C, H, W), w (O, C, r, r) and an Ho × Wo output."""
     th, tw = _tiles(ho, wo)
-    return _chunk_size(x.shape[0], x.shape[1], w.shape[0], th * tw)
+    return _chunk_size(x.shape[0], x.shape[1], w.shape[0], th * tw, (w.shape[2] + 1) ** 2)
 
 
-def conv3x3_forward(x, w, b, out, ph, pw):
-    """conv2d_forward for a 3×3 kernel at stride 1: x (N, C, H, W), w (O, C, 3, 3),
-    b (O,) or (0,), out (N, O, H + 2 ph - 2, W + 2 pw - 2)."""
+def _weights(w, u):
+    """u (aa, C, O) = the transformed weights of w (O, C, r, r), r = 3 or 5 (any strides)."""
+    if w.shape[2] == 3:
+        _weight_tiles(w, u)
+    else:
+        w5.weight_tiles(w, u)
+
+
+def conv_forward(x, w, b, out, ph, pw):
+    """conv2d_forward for a 3×3 or 5×5 kernel at stride 1: x (N, C, H, W), w (O, C, r, r),
+    b (O,) or (0,), out (N, O, H + 2 ph - r + 1, W + 2 pw - r + 1)."""
+    aa = (w.shape[2] + 1) ** 2
     chunk = _chunk(x, w, out.shape[2], out.shape[3])
-    u = np.empty((16, w.shape[1], w.shape[0]), w.dtype)        # (16, C, O)
-    _weight_tiles(w, u)
+    u = np.empty((aa, w.shape[1], w.shape[0]), w.dtype)        # (aa, C, O)
+    _weights(w, u)
     if b.shape[0] == 0:
         b = np.zeros(w.shape[0], w.dtype)
     drive(-(-x.shape[0] // chunk), _forward_serial, _forward_lanes, x, u, b, out, chunk, ph, pw)
 
 
-def conv3x3_backward(x, w, grad_out, grad_x, grad_w, ph, pw):
-    """grad_x and grad_w of conv3x3_forward (an array of size 0 is not computed; grad_b is
+def conv_backward(x, w, grad_out, grad_x, grad_w, ph, pw):
+    """grad_x and grad_w of conv_forward (an array of size 0 is not computed; grad_b is
     conv.py's)."""
+    aa = (w.shape[2] + 1) ** 2
     chunk = _chunk(x, w, grad_out.shape[2], grad_out.shape[3])
-    # U^T as its own C-ordered array, the transform written through a (16, C, O) view of
+    # U^T as its own C-ordered array, the transform written through an (aa, C, O) view of
     # it: OpenBLAS ran gM @ U^T 1.5x faster from it than from a transposed view of U (probe
     # script, the exp1 CNN's two 3×3 layers)
-    ut = np.empty((16, w.shape[0], w.shape[1]), w.dtype)       # (16, O, C)
-    _weight_tiles(w, ut.transpose(0, 2, 1))
-    gu = np.zeros((16, w.shape[1], w.shape[0]) if grad_w.size > 0 else (0, 0, 0), w.dtype)
+    ut = np.empty((aa, w.shape[0], w.shape[1]), w.dtype)       # (aa, O, C)
+    _weights(w, ut.transpose(0, 2, 1))
+    gu = np.zeros((aa, w.shape[1], w.shape[0]) if grad_w.size > 0 else (0, 0, 0), w.dtype)
     n_chunks = -(-x.shape[0] // chunk)
     drive(n_chunks, _backward_serial, _backward_lanes, x, ut, grad_out, grad_x, gu, chunk, ph, pw,
-          lanes_args=(wave(n_chunks, 16 * w.shape[0] * w.shape[1]),))
+          lanes_args=(wave(n_chunks, aa * w.shape[0] * w.shape[1]),))
     if grad_w.size > 0:
-        _weight_tiles_adjoint(gu, grad_w)
+        if w.shape[2] == 3:
+            _weight_tiles_adjoint(gu, grad_w)
+        else:
+            w5.weight_tiles_adjoint(gu, grad_w)
