@@ -75,6 +75,36 @@ def test_ties_pick_the_first_maximum_like_torch():
         np.testing.assert_array_equal(out, t_out.numpy())
 
 
+def ref_max_pool2d_nan(x, kernel, stride):
+    """ref_max_pool2d where a NaN wins its window (the last NaN if several), as in PyTorch."""
+    out, arg = ref_max_pool2d(x, kernel, stride)
+    (kh, kw), (sh, sw) = kernel, stride
+    w = x.shape[3]
+    for a, ch, oh, ow in np.ndindex(*out.shape):
+        for i in range(kh):
+            for j in range(kw):
+                if np.isnan(x[a, ch, oh * sh + i, ow * sw + j]):
+                    out[a, ch, oh, ow] = np.nan
+                    arg[a, ch, oh, ow] = (oh * sh + i) * w + ow * sw + j
+    return out, arg
+
+
+@pytest.mark.parametrize("kernel,stride", [((2, 2), (2, 2)), ((3, 2), (2, 1))])
+def test_planes_with_and_without_nan(kernel, stride, rng):
+    """The kernel picks its loop per plane: planes holding a NaN take the NaN-aware one
+    (NaN wins, the last NaN if several), the others the one without the test. Both loops,
+    side by side in one batch, give the reference's values and indices; float32, as the
+    demos run."""
+    x = rng.standard_normal((3, 4, 7, 8)).astype(np.float32)
+    x[0, 1, 2, 3] = x[0, 1, 2, 2] = x[1, 0, 6, 7] = x[2, 3, 0, 0] = np.nan
+    x[1, 2] = np.round(x[1, 2])                              # ties: the first maximum wins
+    out, arg = _kernel(x, kernel, stride)
+    ref_out, ref_arg = ref_max_pool2d_nan(x.astype(np.float64), kernel, stride)
+    np.testing.assert_array_equal(out, ref_out.astype(np.float32))   # NaN equals NaN here
+    np.testing.assert_array_equal(arg, ref_arg)
+    assert np.isnan(out).any() and not np.isnan(out[0, 0]).any()
+
+
 def test_nan_propagates_like_torch():
     torch = pytest.importorskip("torch")
     x = np.arange(32.0).reshape(1, 2, 4, 4)
