@@ -18,7 +18,7 @@ ROOT = os.path.dirname(HERE)
 DOC = os.path.join(HERE, "results.md")
 
 SOURCES = {
-    "rts": "results/rts/winograd-3seeds/results.json",
+    "rts": "results/rts/winograd5-3seeds/results.json",
     "rts_default": "results/rts/make-demo-rst/results.json",
     "rts_search": "results/rts/cnn-search-6epochs/results.json",
     # experiment 1: how much rotation the transformer undoes, per 3-seed run (measured by the

@@ -22,9 +22,9 @@ threads alone never did (docs/performance.md). Lane t takes chunks t, t + lanes,
 grad_w is the sum of the chunks' products added in chunk order, in both drivers, and
 a chunk's product is the same call in both: the same bits on any number of threads
 (as long as the BLAS runs on one; `_threads.py`). conv1d runs these kernels on
-(N, C, 1, L) views. Two faster paths branch off for the layers where they pay: 3×3
-layers at stride 1 with 16 or more input channels take `winograd.py` (the same sums with
-2.25× fewer multiply-adds), and a conv1d at stride 1 with 16 or more input channels
+(N, C, 1, L) views. Two faster paths branch off for the layers where they pay: 3×3 and
+5×5 layers at stride 1 with 16 or more input channels take `winograd.py` (the same sums with
+2.25× and 2.8× fewer multiply-adds), and a conv1d at stride 1 with 16 or more input channels
 takes `conv1d.py` (k shifted products over a channels-last copy, no im2col).
 
 Indices in the copy loops are unsigned (`_u`): Numba adds a negative-index

@@ -1,8 +1,11 @@
-"""3×3 stride-1 convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, 2016).
+"""3×3 stride-1 convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, 2016),
+and the drivers that also run 5×5 layers by F(2×2, 5×5) (its transforms: `winograd5.py`).
 
 The plain version is `conv.py` (im2col + one matrix product): read that first. This one
 gives the same sums with 2.25× fewer multiply-adds, for the 3×3 layers of experiment 1's
-CNN, where the products are most of a step.
+CNN, where the products are most of a step. The 5×5 kernel has the same shape with 6×6
+tiles and 36 products (2.8× fewer multiply-adds than im2col), for the ST-CNN classifiers'
+32->64 layers; the drivers below take aa = 16 or 36 transformed planes.
 
 The outputs are cut into 2×2 tiles. The tile at tile row a, tile column b of one
 (sample, output channel) needs the 4×4 input block d_c at rows 2a - ph .. 2a - ph + 3 and
