@@ -17,9 +17,9 @@ unsigned (`_u`, as in conv.py): no wrap-around test on each access.
 
 A plane without NaN (the usual case: one pass counts them) takes `_pick_finite`, which
 leaves out the NaN test; the result is the same there. With the test in the loop, LLVM
-turned the comparisons into branches, which data like a layer's activations mispredict
-half the time: on the AMD VM, one thread, the exp1 localisation net's first pool (64×8
-planes of 36×36) took 2.5 ms forward with it, 0.3 without (probe script).
+turned the comparisons into branches, which inputs without order mispredict about half the
+time: on the AMD VM, one thread, the exp1 localisation net's first pool (64×8 planes of
+36×36, random inputs) took 2.5 ms forward with it, 0.3 without (probe script).
 """
 import numba
 from numba import uint64 as _u
