@@ -43,6 +43,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import winograd5 as w5
+from ._channels_last import pack, unpack
 from ._threads import drive, wave
 
 # A chunk's transformed tiles (16, nc*T, max(C, O)) hold at most this many entries (768 KiB
@@ -122,16 +123,11 @@ def _weight_tiles_adjoint(gu, grad_w):
 def _input_tiles(x, n0, nc, v, ph, pw, th, tw):
     """v[(i, k), (a*tw + b)*nc + m, c] = (B^T d B)[i, k] for d the 4×4 block of x[n0 + m, c]
     at rows 2a - ph.., columns 2b - pw.. (0 outside x); v (16, >= nc*th*tw, C)."""
-    c_in, h, w = x.shape[1], x.shape[2], x.shape[3]
+    c_in = x.shape[1]
     hp, wp = 2 * th + 2, 2 * tw + 2                            # >= h + 2 ph, w + 2 pw
     n_l = nc * c_in
     p = np.zeros((hp, wp, n_l), x.dtype)                       # the chunk, zero padded
-    for m in range(nc):
-        for r in range(h):
-            for s in range(w):
-                row = p[r + ph, s + pw, m * c_in:(m + 1) * c_in]
-                for c in range(c_in):
-                    row[c] = x[n0 + m, c, r, s]
+    pack(x, n0, nc, p, ph, pw)
     e = np.empty((4, 4, n_l), x.dtype)                         # one tile's d B
     vf = v.reshape(16, v.shape[1] * c_in)
     for a in range(th):
@@ -161,7 +157,7 @@ def _input_tiles(x, n0, nc, v, ph, pw, th, tw):
 def _input_tiles_adjoint(gv, n0, nc, grad_x, ph, pw, th, tw):
     """grad_x[n0 + m, c] = the sum over tiles of B gV B^T at each tile's place (the adjoint
     of _input_tiles; padding dropped); gv (16, >= nc*th*tw, C)."""
-    c_in, h, w = grad_x.shape[1], grad_x.shape[2], grad_x.shape[3]
+    c_in = grad_x.shape[1]
     hp, wp = 2 * th + 2, 2 * tw + 2
     n_l = nc * c_in
     gf = gv.reshape(16, gv.shape[1] * c_in)
@@ -205,12 +201,7 @@ def _input_tiles_adjoint(gv, n0, nc, grad_x, ph, pw, th, tw):
             for j in range(n_l):
                 s2[j] += e1[j] + e2[j] - e0[j]
                 s3[j] -= e3[j]
-    for m in range(nc):
-        for r in range(h):
-            for s in range(w):
-                row = gp[r + ph, s + pw, m * c_in:(m + 1) * c_in]
-                for c in range(c_in):
-                    grad_x[n0 + m, c, r, s] = row[c]
+    unpack(gp, n0, nc, grad_x, ph, pw, gp[0, 0, :0])
 
 
 @njit(cache=True)
@@ -239,12 +230,7 @@ def _output_tiles(mt, b, out, n0, nc):
                 for j in range(n_l):
                     y0[j] = z0[j] + z1[j] + z2[j]
                     y1[j] = z1[j] - z2[j] - z3[j]
-    for m in range(nc):
-        for r in range(ho):
-            for s in range(wo):
-                row = y[r, s, m * o_n:(m + 1) * o_n]
-                for o in range(o_n):
-                    out[n0 + m, o, r, s] = row[o] + b[o]
+    unpack(y, n0, nc, out, 0, 0, b)
 
 
 @njit(cache=True)
@@ -256,12 +242,7 @@ def _grad_tiles(grad_out, n0, nc, gm):
     th, tw = _tiles(ho, wo)
     n_l = nc * o_n
     gy = np.zeros((2 * th, 2 * tw, n_l), grad_out.dtype)       # the chunk, zero padded
-    for m in range(nc):
-        for r in range(ho):
-            for s in range(wo):
-                row = gy[r, s, m * o_n:(m + 1) * o_n]
-                for o in range(o_n):
-                    row[o] = grad_out[n0 + m, o, r, s]
+    pack(grad_out, n0, nc, gy, 0, 0)
     gf = gm.reshape(16, gm.shape[1] * o_n)
     for a in range(th):
         for bb in range(tw):

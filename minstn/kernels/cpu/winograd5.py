@@ -28,6 +28,8 @@ and LLVM left such loops scalar, winograd.py says).
 import numpy as np
 from numba import njit
 
+from ._channels_last import pack, unpack
+
 # G (6, 5) exactly as above; the weight transforms use it in float64
 G = np.array([[1 / 4, 0, 0, 0, 0],
               [-1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6],
@@ -102,15 +104,10 @@ def _a(g0, g1, o0, o1, o2, o3, o4, o5):
 def input_tiles(x, n0, nc, v, ph, pw, th, tw):
     """v[(i, k), (a*tw + b)*nc + m, c] = (B^T d B)[i, k] for d the 6×6 block of x[n0 + m, c]
     at rows 2a - ph.., columns 2b - pw.. (0 outside x); v (36, >= nc*th*tw, C)."""
-    c_in, h, w = x.shape[1], x.shape[2], x.shape[3]
+    c_in = x.shape[1]
     n_l = nc * c_in
     p = np.zeros((2 * th + 4, 2 * tw + 4, n_l), x.dtype)      # the chunk, zero padded
-    for m in range(nc):
-        for r in range(h):
-            for s in range(w):
-                row = p[r + ph, s + pw, m * c_in:(m + 1) * c_in]
-                for c in range(c_in):
-                    row[c] = x[n0 + m, c, r, s]
+    pack(x, n0, nc, p, ph, pw)
     e = np.empty((6, 6, n_l), x.dtype)                         # one tile's d B
     vf = v.reshape(36, v.shape[1] * c_in)
     for a in range(th):
@@ -130,7 +127,7 @@ def input_tiles(x, n0, nc, v, ph, pw, th, tw):
 def input_tiles_adjoint(gv, n0, nc, grad_x, ph, pw, th, tw):
     """grad_x[n0 + m, c] = the sum over tiles of B gV B^T at each tile's place (the adjoint
     of input_tiles; padding dropped); gv (36, >= nc*th*tw, C). Tiles are added in tile order."""
-    c_in, h, w = grad_x.shape[1], grad_x.shape[2], grad_x.shape[3]
+    c_in = grad_x.shape[1]
     n_l = nc * c_in
     gf = gv.reshape(36, gv.shape[1] * c_in)
     gp = np.zeros((2 * th + 4, 2 * tw + 4, n_l), gv.dtype)
@@ -148,19 +145,14 @@ def input_tiles_adjoint(gv, n0, nc, grad_x, ph, pw, th, tw):
                 _b_add(e[i, 0], e[i, 1], e[i, 2], e[i, 3], e[i, 4], e[i, 5],
                        g[2 * b], g[2 * b + 1], g[2 * b + 2], g[2 * b + 3], g[2 * b + 4],
                        g[2 * b + 5])
-    for m in range(nc):
-        for r in range(h):
-            for s in range(w):
-                row = gp[r + ph, s + pw, m * c_in:(m + 1) * c_in]
-                for c in range(c_in):
-                    grad_x[n0 + m, c, r, s] = row[c]
+    unpack(gp, n0, nc, grad_x, ph, pw, gp[0, 0, :0])
 
 
 @njit(cache=True)
 def output_tiles(mt, b, out, n0, nc, th, tw):
     """out[n0 + m, o] = A^T M A tile by tile + b[o], cropped to Ho × Wo; mt (36, >= nc*T, O),
     b (O,)."""
-    o_n, ho, wo = out.shape[1], out.shape[2], out.shape[3]
+    o_n = out.shape[1]
     n_l = nc * o_n
     mf = mt.reshape(36, mt.shape[1] * o_n)
     z = np.empty((2, 6, n_l), mt.dtype)                        # A^T M, per column k
@@ -175,12 +167,7 @@ def output_tiles(mt, b, out, n0, nc, th, tw):
             for r in range(2):                                 # (A^T M) A
                 _at(z[r, 0], z[r, 1], z[r, 2], z[r, 3], z[r, 4], z[r, 5],
                     y[2 * a + r, 2 * bb], y[2 * a + r, 2 * bb + 1])
-    for m in range(nc):
-        for r in range(ho):
-            for s in range(wo):
-                row = y[r, s, m * o_n:(m + 1) * o_n]
-                for o in range(o_n):
-                    out[n0 + m, o, r, s] = row[o] + b[o]
+    unpack(y, n0, nc, out, 0, 0, b)
 
 
 @njit(cache=True)
@@ -188,15 +175,10 @@ def grad_tiles(grad_out, n0, nc, gm, th, tw):
     """gm[(i, k), (a*tw + b)*nc + m, o] = (A gY A^T)[i, k] for gY the 2×2 tile of
     grad_out[n0 + m, o] (0 where the tile overhangs Ho × Wo): the adjoint of output_tiles;
     gm (36, >= nc*T, O)."""
-    o_n, ho, wo = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
+    o_n = grad_out.shape[1]
     n_l = nc * o_n
     gy = np.zeros((2 * th, 2 * tw, n_l), grad_out.dtype)       # the chunk, zero padded
-    for m in range(nc):
-        for r in range(ho):
-            for s in range(wo):
-                row = gy[r, s, m * o_n:(m + 1) * o_n]
-                for o in range(o_n):
-                    row[o] = grad_out[n0 + m, o, r, s]
+    pack(grad_out, n0, nc, gy, 0, 0)
     gf = gm.reshape(36, gm.shape[1] * o_n)
     z = np.empty((2, 6, n_l), gm.dtype)                        # gY A^T, per row r
     for a in range(th):
