@@ -25,7 +25,8 @@ a chunk's product is the same call in both: the same bits on any number of threa
 (N, C, 1, L) views. Two faster paths branch off for the layers where they pay: 3×3 and
 5×5 layers at stride 1 with 16 or more input channels take `winograd.py` (the same sums with
 2.25× and 2.8× fewer multiply-adds), and a conv1d at stride 1 with 16 or more input channels
-takes `conv1d.py` (k shifted products over a channels-last copy, no im2col).
+takes `conv1d.py` (k shifted products over a channels-last copy, no im2col), or, with three
+taps and enough channels in and out, `winograd1d.py` (a third fewer multiply-adds).
 
 Indices in the copy loops are unsigned (`_u`): Numba adds a negative-index
 wrap-around test to every signed array access, and that test alone stops LLVM
@@ -34,7 +35,7 @@ from vectorising these short loops (5-10x slower). Every `_u` value is >= 0.
 import numpy as np
 from numba import njit, prange, uint64 as _u
 
-from . import conv1d, winograd
+from . import conv1d, winograd, winograd1d
 from ._threads import drive, parallel, wave
 
 # A batch runs in chunks of samples whose im2col buffer (K, nc*P) has at most
@@ -300,9 +301,10 @@ def conv2d_forward(x, w, b, out, sh, sw, ph, pw):
     if winograd.applies(w.shape[1], kh, kw, sh, sw):
         return winograd.conv_forward(x, w, b, out, ph, pw)
     if conv1d.applies(x.shape[2], w.shape[1], kh, sh, sw, ph):         # (N, C, 1, L) views
-        return conv1d.conv1d_forward(x.reshape(n, x.shape[1], x.shape[3]),
-                                     w.reshape(o_n, w.shape[1], kw), b,
-                                     out.reshape(n, o_n, wo), pw)
+        path = winograd1d if winograd1d.applies(w.shape[1], o_n, kw) else conv1d
+        return path.conv1d_forward(x.reshape(n, x.shape[1], x.shape[3]),
+                                   w.reshape(o_n, w.shape[1], kw), b,
+                                   out.reshape(n, o_n, wo), pw)
     k = w.shape[1] * kh * kw
     w2 = w.reshape(o_n, k)                                     # (O, K)
     chunk = _chunk_size(n, k, ho * wo)
@@ -328,7 +330,8 @@ def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
         return winograd.conv_backward(x, w, grad_out, grad_x, grad_w, ph, pw)
     if conv1d.applies(x.shape[2], w.shape[1], kh, sh, sw, ph):         # (N, C, 1, L) views
         c_in = w.shape[1]
-        return conv1d.conv1d_backward(
+        path = winograd1d if winograd1d.applies(c_in, o_n, kw) else conv1d
+        return path.conv1d_backward(
             x.reshape(n, c_in, x.shape[3]), w.reshape(o_n, c_in, kw), grad_out.reshape(n, o_n, wo),
             grad_x.reshape(n, c_in, x.shape[3]) if grad_x.size > 0 else grad_x.reshape(0, 0, 0),
             grad_w.reshape(o_n, c_in, kw) if grad_w.size > 0 else grad_w.reshape(0, 0, 0), pw)

@@ -75,16 +75,17 @@ def applies(h, c_in, kh, sh, sw, ph) -> bool:
 
 
 @njit(cache=True)
-def _channels_last(x, n0, p, xb):
-    """xb (nc·Lp, C) <- samples n0 .. n0+nc-1 of x (N, C, L), each framed by p zero steps."""
+def channels_last(x, n0, p, rows, xb):
+    """xb (nc·rows, C) <- samples n0 .. n0+nc-1 of x (N, C, L), each after p zero steps and
+    followed by zero steps up to `rows` (>= L + 2p) rows a sample."""
     c_in, length = x.shape[1], x.shape[2]
-    lp = length + 2 * p
-    for m in range(xb.shape[0] // lp):
+    for m in range(xb.shape[0] // rows):
         for s in range(p):
-            xb[m * lp + s] = 0
-            xb[m * lp + p + length + s] = 0
+            xb[m * rows + s] = 0
+        for s in range(p + length, rows):
+            xb[m * rows + s] = 0
         for t in range(length):
-            row = xb[m * lp + p + t]
+            row = xb[m * rows + p + t]
             for c in range(_u(c_in)):
                 row[c] = x[n0 + m, c, t]
 
@@ -100,7 +101,7 @@ def _forward_chunk(x, wt, b, out, n0, nc, p, xb_buf, y_buf, tmp_buf):
     xb = xb_buf[:nc * lp * c_in].reshape(nc * lp, c_in)
     y = y_buf[:m_rows * o_n].reshape(m_rows, o_n)
     tmp = tmp_buf[:m_rows * o_n].reshape(m_rows, o_n)
-    _channels_last(x, n0, p, xb)
+    channels_last(x, n0, p, lp, xb)
     np.dot(xb[0:m_rows], wt[0], y)                             # tap 0
     yf, tf = y.reshape(-1), tmp.reshape(-1)
     for i in range(1, k):                                      # + taps 1 .. k-1, in order
@@ -165,7 +166,7 @@ def _backward_chunk(x, w3, grad_out, grad_x, gw_chunk, n0, nc, p, xb_buf, g_buf,
                 row[o] = grad_out[n0 + m, o, t]
     if gw_chunk.size > 0:
         xb = xb_buf[:nc * lp * c_in].reshape(nc * lp, c_in)
-        _channels_last(x, n0, p, xb)
+        channels_last(x, n0, p, lp, xb)
         for i in range(k):
             np.dot(g.T, xb[i:i + m_rows], gw_chunk[i])         # (O, C)
     if grad_x.size > 0:
