@@ -43,7 +43,7 @@ from .conv1d import SMALL_PRODUCT, channels_last
 # A chunk's buffers hold at most this many numbers (1 MiB of float32), 2x conv1d.py's bound: the
 # products here have half as many rows a sample. On the AMD VM (forward + backward, N 64, one
 # thread, probe script) bigger chunks ran faster: 64 -> 64 on L 24 took 2.2-2.7 ms with 2 or 4
-# samples a chunk, 1.9-2.1 with 8 or 16; 76 -> 64 on L 48 5.0-5.1 with 2, 4.2 with 8, 4.1 with
+# samples a chunk, 1.9-2.3 with 8 or 16; 76 -> 64 on L 48 5.0-5.1 with 2, 4.2 with 8, 4.1 with
 # 16. With SMALL_PRODUCT (for the Intel VM's small-matrix kernel) this gives them 20 and 8.
 CHUNK_ELEMENTS = 1 << 18
 
