@@ -442,6 +442,14 @@ def _weights(w, u):
         w5.weight_tiles(w, u)
 
 
+def _weights_adjoint(gu, grad_w):
+    """grad_w (O, C, r, r) from gU (aa, C, O): the adjoint of _weights."""
+    if grad_w.shape[2] == 3:
+        _weight_tiles_adjoint(gu, grad_w)
+    else:
+        w5.weight_tiles_adjoint(gu, grad_w)
+
+
 def conv_forward(x, w, b, out, ph, pw):
     """conv2d_forward for a 3×3 or 5×5 kernel at stride 1: x (N, C, H, W), w (O, C, r, r),
     b (O,) or (0,), out (N, O, H + 2 ph - r + 1, W + 2 pw - r + 1)."""
@@ -469,7 +477,4 @@ def conv_backward(x, w, grad_out, grad_x, grad_w, ph, pw):
     drive(n_chunks, _backward_serial, _backward_lanes, x, ut, grad_out, grad_x, gu, chunk, ph, pw,
           lanes_args=(wave(n_chunks, aa * w.shape[0] * w.shape[1]),))
     if grad_w.size > 0:
-        if w.shape[2] == 3:
-            _weight_tiles_adjoint(gu, grad_w)
-        else:
-            w5.weight_tiles_adjoint(gu, grad_w)
+        _weights_adjoint(gu, grad_w)
