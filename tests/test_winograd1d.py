@@ -7,7 +7,7 @@ import pytest
 from minstn import gradcheck
 from minstn.kernels import cpu as K
 from minstn.ops.conv import conv1d
-from test_conv1d import _ref
+from test_conv1d import _grads, _ref, _run
 
 W = K.winograd1d
 S = K.conv1d
@@ -21,36 +21,24 @@ CASES = [  # n, c, o, length, p
 ]
 
 
-def _run(mod, x, w, b, p):
-    out = np.full((x.shape[0], w.shape[0], x.shape[2] + 2 * p - 2), np.nan, x.dtype)
-    mod.conv1d_forward(x, w, b, out, p)
-    return out
-
-
-def _grads(mod, x, w, g, p):
-    gx, gw = np.full_like(x, np.nan), np.full_like(w, np.nan)
-    mod.conv1d_backward(x, w, g, gx, gw, p)
-    return gx, gw
-
-
 @pytest.mark.parametrize("n,c,o,length,p", CASES)
 def test_matches_definition_and_shifted_products(n, c, o, length, p, rng):
     """float64 to 1e-12 of the definition and of the shifted products, forward and both
     gradients; float32 within 1e-5 of float64, with and without a bias."""
     x, w, b = rng.standard_normal((n, c, length)), rng.standard_normal((o, c, 3)), \
         rng.standard_normal(o)
-    out = _run(W, x, w, b, p)
+    out = _run(x, w, b, p, W)
     np.testing.assert_allclose(out, _ref(x, w, b, p), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(_run(W, x, w, np.empty(0), p), _ref(x, w, None, p),
+    np.testing.assert_allclose(_run(x, w, np.empty(0), p, W), _ref(x, w, None, p),
                                rtol=1e-12, atol=1e-12)
-    out32 = _run(W, *(a.astype(np.float32) for a in (x, w, b)), p)
+    out32 = _run(*(a.astype(np.float32) for a in (x, w, b)), p, W)
     assert out32.dtype == np.float32
     np.testing.assert_allclose(out32, out, rtol=1e-5, atol=1e-5)
     g = rng.standard_normal(out.shape)
-    gx, gw = _grads(W, x, w, g, p)
-    for a, ref in zip((gx, gw), _grads(S, x, w, g, p)):
+    gx, gw = _grads(x, w, g, p, W)
+    for a, ref in zip((gx, gw), _grads(x, w, g, p, S)):
         np.testing.assert_allclose(a, ref, rtol=1e-12, atol=1e-12)
-    gx32, gw32 = _grads(W, x.astype(np.float32), w.astype(np.float32), g.astype(np.float32), p)
+    gx32, gw32 = _grads(x.astype(np.float32), w.astype(np.float32), g.astype(np.float32), p, W)
     assert gx32.dtype == gw32.dtype == np.float32
     np.testing.assert_allclose(gx32, gx, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(gw32, gw, rtol=1e-5, atol=1e-5)
@@ -60,9 +48,9 @@ def test_backward_is_the_adjoint_and_skips(rng):
     """<g, conv(x, w)> = <grad_x, x> = <grad_w, w>; a size-0 grad array is skipped and the
     other comes out with the same bits."""
     x, w = rng.standard_normal((3, 16, 7)), rng.standard_normal((2, 16, 3))
-    out = _run(W, x, w, np.zeros(2), 1)
+    out = _run(x, w, np.zeros(2), 1, W)
     g = rng.standard_normal(out.shape)
-    gx, gw = _grads(W, x, w, g, 1)
+    gx, gw = _grads(x, w, g, 1, W)
     inner = np.sum(g * out)
     assert np.isclose(np.sum(gx * x), inner, rtol=1e-12)
     assert np.isclose(np.sum(gw * w), inner, rtol=1e-12)
@@ -153,19 +141,19 @@ def test_conv2d_takes_this_path_only_where_it_applies(rng):
     b = rng.standard_normal(o, dtype=np.float32)
     via_conv = np.empty((2, o, 1, 6), np.float32)
     K.conv2d_forward(x.reshape(2, c, 1, 6), w.reshape(o, c, 1, 3), b, via_conv, 1, 1, 0, 1)
-    np.testing.assert_array_equal(via_conv.reshape(2, o, 6), _run(W, x, w, b, 1))
+    np.testing.assert_array_equal(via_conv.reshape(2, o, 6), _run(x, w, b, 1, W))
     g = rng.standard_normal((2, o, 6), dtype=np.float32)
     gx4, gw4, gb = np.empty((2, c, 1, 6), np.float32), np.empty((o, c, 1, 3), np.float32), \
         np.empty(o, np.float32)
     K.conv2d_backward(x.reshape(2, c, 1, 6), w.reshape(o, c, 1, 3), g.reshape(2, o, 1, 6),
                       gx4, gw4, gb, 1, 1, 0, 1)
-    gx, gw = _grads(W, x, w, g, 1)
+    gx, gw = _grads(x, w, g, 1, W)
     np.testing.assert_array_equal(gx4.reshape(gx.shape), gx)
     np.testing.assert_array_equal(gw4.reshape(gw.shape), gw)
     narrow = np.empty((2, 3, 1, 6), np.float32)                # 3 outputs: shifted products
     K.conv2d_forward(x.reshape(2, c, 1, 6), w[:3].reshape(3, c, 1, 3), b[:3], narrow,
                      1, 1, 0, 1)
-    np.testing.assert_array_equal(narrow.reshape(2, 3, 6), _run(S, x, w[:3], b[:3], 1))
+    np.testing.assert_array_equal(narrow.reshape(2, 3, 6), _run(x, w[:3], b[:3], 1, S))
 
 
 @pytest.mark.parametrize("padding,bias", [(1, True), (0, False)])

@@ -91,6 +91,17 @@ def channels_last(x, n0, p, rows, xb):
 
 
 @njit(cache=True)
+def from_channels_last(xb, n0, nc, p, rows, x):
+    """x[n0 + m, c, t] = xb[m·rows + p + t, c] for m < nc: the inverse copy of channels_last,
+    padding dropped."""
+    c_in, length = x.shape[1], x.shape[2]
+    for m in range(nc):
+        for c in range(c_in):
+            for t in range(length):
+                x[n0 + m, c, t] = xb[m * rows + p + t, c]
+
+
+@njit(cache=True)
 def _forward_chunk(x, wt, b, out, n0, nc, p, xb_buf, y_buf, tmp_buf):
     """Samples n0 .. n0+nc-1 of conv1d_forward, in the scratch buffers given."""
     c_in, length = x.shape[1], x.shape[2]
@@ -179,10 +190,7 @@ def _backward_chunk(x, w3, grad_out, grad_x, gw_chunk, n0, nc, p, xb_buf, g_buf,
             af = acc[i:i + m_rows].reshape(-1)
             for q in range(_u(tf.size)):
                 af[q] += tf[q]
-        for m in range(nc):
-            for c in range(c_in):
-                for t in range(length):
-                    grad_x[n0 + m, c, t] = acc[m * lp + p + t, c]
+        from_channels_last(acc, n0, nc, p, lp, grad_x)
 
 
 @njit(cache=True)

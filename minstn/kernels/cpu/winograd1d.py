@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._threads import drive, wave
-from .conv1d import SMALL_PRODUCT, channels_last
+from .conv1d import SMALL_PRODUCT, channels_last, from_channels_last
 
 # A chunk's buffers hold at most this many numbers (1 MiB of float32), 2x conv1d.py's bound: the
 # products here have half as many rows a sample. On the AMD VM (forward + backward, N 64, one
@@ -126,7 +126,7 @@ def _backward_chunk(x, u_t, grad_out, grad_x, du_chunk, n0, nc, p, s_n, xb_buf, 
                     a_buf):
     """Samples n0 .. n0+nc-1 of conv1d_backward: grad_x's samples, and this chunk's dU
     du_chunk (4, C, O) if it is not empty; u_t (4, O, C) = U_j^T."""
-    c_in, length = x.shape[1], x.shape[2]
+    c_in = x.shape[1]
     o_n, lo = u_t.shape[1], grad_out.shape[2]
     rows, t_n = 2 * s_n + 2, nc * s_n
     dm = m_buf[:4 * t_n * o_n].reshape(4, t_n, o_n)
@@ -164,10 +164,7 @@ def _backward_chunk(x, u_t, grad_out, grad_x, du_chunk, n0, nc, p, s_n, xb_buf, 
                     r1[c] += v1[c] - v2[c] + v3[c]
                     r2[c] += v1[c] + v2[c] - v0[c]
                     r3[c] -= v3[c]
-        for m in range(nc):
-            for c in range(c_in):
-                for t in range(length):
-                    grad_x[n0 + m, c, t] = acc[m * rows + p + t, c]
+        from_channels_last(acc, n0, nc, p, rows, grad_x)
 
 
 # The drivers, as in conv1d.py: a loop over the chunks, and lanes of chunks.
