@@ -75,6 +75,19 @@ def test_elementwise_and_shape_ops(make64):
     gradcheck(lambda a: a[:, [0, 0, 2]], [a])       # repeated index accumulates
 
 
+def test_permute_gives_contiguous_copies():
+    """permute copies into C order, forward and backward, so that the ops reading the result
+    (which all want C-contiguous arrays) need not copy it again; values as NumPy's."""
+    x = minstn.Tensor(np.arange(24.0).reshape(2, 3, 4), requires_grad=True)
+    y = x.permute(0, 2, 1)
+    assert y.data.flags.c_contiguous
+    np.testing.assert_array_equal(y.data, x.data.transpose(0, 2, 1))
+    g = np.arange(24.0).reshape(2, 4, 3)
+    y.backward(minstn.Tensor(g))
+    assert x.grad.flags.c_contiguous
+    np.testing.assert_array_equal(x.grad, g.transpose(0, 2, 1))
+
+
 def test_matmul(make64):
     rng = np.random.default_rng(3)
     a, b = make64(rng.standard_normal((3, 4))), make64(rng.standard_normal((4, 2)))
