@@ -4,7 +4,7 @@
     python bench/lstm_products.py --shape 64 48 76 64 --dx                       # the op row
 
 Times the products of `minstn/kernels/cpu/lstm.py` exactly as its kernels call them
-(`np.dot` from Numba, float32, batch-major saved arrays), without the element-wise work
+(`np.dot` from Numba, float32, whole contiguous matrices), without the element-wise work
 between them:
 - the input projection X W_ihᵀ;
 - the T recurrent products of the forward, h W_hhᵀ;

@@ -240,22 +240,39 @@ def _lstm_arrays(rng, N=2, T=3, D=3, H=2):
             f32(rng, 4 * H, D) * 0.6, f32(rng, 4 * H, H) * 0.6, f32(rng, 4 * H) * 0.3)
 
 
+def _lstm_run(be, put, args, grads_wanted, go, ghn, gcn):
+    """Forward then backward on backend `be` (its own saved-array layout: batch-major on CUDA,
+    time-major on the CPU); `put` moves a host array there. Returns host arrays: out, h_n,
+    c_n, dA as (N, T, 4H), then the gradients (size 0 where not wanted)."""
+    x, h0, c0, w_ih, w_hh, bias = (put(a) for a in args)
+    N, T, D = args[0].shape
+    H = args[1].shape[1]
+    out, h_n, c_n = (put(np.empty(s, np.float32)) for s in ((N, T, H), (N, H), (N, H)))
+    saved = be.lstm_saved_arrays(N, T, D, H, np.float32)
+    be.lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, saved)
+    shapes = ((N, T, D), (N, H), (N, H), (4 * H, D), (4 * H, H), (4 * H,))
+    grads = [put(np.empty(s if want else (0,) * len(s), np.float32))
+             for s, want in zip(shapes, grads_wanted)]
+    be.lstm_backward(x, c0, w_ih, w_hh, saved, put(go), put(ghn), put(gcn), *grads)
+    host = [a if isinstance(a, np.ndarray) else a.copy_to_host()
+            for a in (out, h_n, c_n, saved[0], *grads)]
+    if be is K:                                        # the CPU's gates are (T, N, 4H)
+        host[3] = host[3].transpose(1, 0, 2)
+    return host
+
+
 def test_lstm_parity(G):
+    """Forward outputs, the gate gradients dA and every gradient agree, each backend with its
+    own layout of the saved arrays; also with grad_x, grad_w_ih and grad_b skipped."""
+    from numba import cuda
     rng = np.random.default_rng(11)
     N, T, D, H = 2, 3, 3, 2
-    x, h0, c0, w_ih, w_hh, bias = _lstm_arrays(rng, N, T, D, H)
-    fwd = run_both(G, "lstm_forward", x, h0, c0, w_ih, w_hh, bias, Out((N, T, H)), Out((N, H)),
-                   Out((N, H)), Out((N, T, 4 * H)), Out((N, T, H)), Out((N, T, H)),
-                   Out((N, T, H)))
-    assert_pairs(fwd)
-    gates, cs, tcs, hprev = (fwd[k][0] for k in (9, 10, 11, 12))
+    args = _lstm_arrays(rng, N, T, D, H)
     go, ghn, gcn = f32(rng, N, T, H), f32(rng, N, H), f32(rng, N, H)
-    assert_pairs(run_both(G, "lstm_backward", x, c0, w_ih, w_hh, gates, cs, tcs, hprev, go, ghn,
-                          gcn, Out((N, T, D)), Out((N, H)), Out((N, H)), Out((4 * H, D)),
-                          Out((4 * H, H)), Out((4 * H,))))
-    assert_pairs(run_both(G, "lstm_backward", x, c0, w_ih, w_hh, gates, cs, tcs, hprev, go, ghn,
-                          gcn, skip(3), Out((N, H)), Out((N, H)), skip(2), Out((4 * H, H)),
-                          skip()))
+    for wanted in ((True,) * 6, (False, True, True, False, True, False)):
+        cpu = _lstm_run(K, np.array, args, wanted, go, ghn, gcn)
+        dev = _lstm_run(G, cuda.to_device, args, wanted, go, ghn, gcn)
+        assert_pairs(list(zip(cpu, dev)))
 
 
 # ---- determinism: the sums with reductions give identical bytes on repeated runs ----------
@@ -282,13 +299,21 @@ def test_lstm_backward_deterministic(G):
     from numba import cuda
     rng = np.random.default_rng(13)
     N, T, D, H = 2, 3, 3, 2
-    x, h0, c0, w_ih, w_hh, bias = _lstm_arrays(rng, N, T, D, H)
-    saved = [np.empty(s, np.float32) for s in ((N, T, 4 * H), (N, T, H), (N, T, H), (N, T, H))]
-    K.lstm_forward(x, h0, c0, w_ih, w_hh, bias, np.empty((N, T, H), np.float32),
-                   np.empty((N, H), np.float32), np.empty((N, H), np.float32), *saved)
-    _twice(G, "lstm_backward", x, c0, w_ih, w_hh, *saved, f32(rng, N, T, H), f32(rng, N, H),
-           f32(rng, N, H), Out((N, T, D)), Out((N, H)), Out((N, H)), Out((4 * H, D)),
-           Out((4 * H, H)), Out((4 * H,)))
+    args = [cuda.to_device(a) for a in _lstm_arrays(rng, N, T, D, H)]
+    saved = G.lstm_saved_arrays(N, T, D, H, np.float32)          # the device's layout
+    G.lstm_forward(*args, *(cuda.device_array(s, np.float32) for s in ((N, T, H), (N, H), (N, H))),
+                   saved)
+    saved = [a.copy_to_host() for a in saved]
+    g = [f32(rng, *s) for s in ((N, T, H), (N, H), (N, H))]
+    runs = []
+    for _ in range(2):                          # the backward overwrites gates: fresh copies
+        grads = [cuda.device_array(s, np.float32)
+                 for s in ((N, T, D), (N, H), (N, H), (4 * H, D), (4 * H, H), (4 * H,))]
+        G.lstm_backward(args[0], args[2], args[3], args[4],
+                        tuple(cuda.to_device(a) for a in saved),
+                        *(cuda.to_device(a) for a in g), *grads)
+        runs.append([a.copy_to_host().tobytes() for a in grads])
+    assert runs[0] == runs[1]
 
 
 def test_linear_backward_deterministic(G):

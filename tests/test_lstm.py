@@ -138,24 +138,26 @@ def test_kernel_skips_size0_grads(rng):
     N, T, D, H = 2, 4, 3, 2
     x, h0, c0, w_ih, w_hh, b, _ = make_args(rng, N, T, D, H)
     out, hn, cn = np.empty((N, T, H)), np.empty((N, H)), np.empty((N, H))
-    gates, (cs, tcs, hprev) = np.empty((N, T, 4 * H)), (np.empty((N, T, H)) for _ in range(3))
-    K.lstm_forward(x, h0, c0, w_ih, w_hh, b, out, hn, cn, gates, cs, tcs, hprev)
+    saved = K.lstm_saved_arrays(N, T, D, H, x.dtype)             # time-major, (T, N, ·)
+    K.lstm_forward(x, h0, c0, w_ih, w_hh, b, out, hn, cn, saved)
+    gates, cs, tcs, hp, xt = saved
     go, ghn, gcn = rng.standard_normal((N, T, H)), rng.standard_normal((N, H)), np.zeros((N, H))
     full = [np.empty_like(a) for a in (x, h0, c0, w_ih, w_hh, b)]
     dA = gates.copy()                             # backward overwrites gates with dA
-    K.lstm_backward(x, c0, w_ih, w_hh, dA, cs, tcs, hprev, go, ghn, gcn, *full)
+    K.lstm_backward(x, c0, w_ih, w_hh, (dA, cs, tcs, hp, xt), go, ghn, gcn, *full)
     part = [np.empty((0, 0, 0)), np.empty_like(h0), np.empty_like(c0),
             np.empty((0, 0)), np.empty_like(w_hh), np.empty(0)]
-    K.lstm_backward(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, go, ghn, gcn, *part)
+    K.lstm_backward(x, c0, w_ih, w_hh, saved, go, ghn, gcn, *part)
     for k in (1, 2, 4):
         np.testing.assert_array_equal(part[k], full[k])
     np.testing.assert_array_equal(gates, dA)
-    # the gate gradients dA give the remaining gradients: dX = dA W_ih, db = Σ dA
-    np.testing.assert_allclose(full[0], dA @ w_ih, rtol=1e-13, atol=1e-14)
+    # the gate gradients dA (T, N, 4H) give the remaining gradients: dX = dA W_ih, db = Σ dA
+    np.testing.assert_allclose(full[0], (dA @ w_ih).transpose(1, 0, 2), rtol=1e-13, atol=1e-14)
     np.testing.assert_allclose(full[5], dA.sum(axis=(0, 1)), rtol=1e-13, atol=1e-14)
-    # hprev holds h_{t-1}: h0, then the outputs shifted by one step
-    np.testing.assert_array_equal(hprev[:, 0], h0)
-    np.testing.assert_array_equal(hprev[:, 1:], out[:, :-1])
+    # xt holds x time-major; hp holds h_{t-1}: h0, then the outputs shifted by one step
+    np.testing.assert_array_equal(xt, x.transpose(1, 0, 2))
+    np.testing.assert_array_equal(hp[0], h0)
+    np.testing.assert_array_equal(hp[1:], out[:, :-1].transpose(1, 0, 2))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -175,18 +177,19 @@ def test_kernel_lanes_match_serial(rng, dtype, lanes, skip):
     results = []
     for lane_count in (0, lanes, lanes):
         fwd = [np.full(s, np.nan, dtype) for s in
-               ((N, T, H), (N, H), (N, H), (N, T, 4 * H), (N, T, H), (N, T, H), (N, T, H))]
+               ((N, T, H), (N, H), (N, H), (T, N, 4 * H), (T, N, H), (T, N, H), (T, N, H),
+                (T, N, D))]
         args = (x, h0, c0, w_ih, w_hh, b, *fwd)
         if lane_count:
             lstm_mod._forward_lanes(*args, lane_count)
         else:
-            lstm_mod._forward_samples(*args)
-        out, hn, cn, gates, cs, tcs, hprev = fwd
+            lstm_mod._forward_serial(*args)
+        out, hn, cn, gates, cs, tcs, hp, xt = fwd
         grads = [np.full_like(a, np.nan) for a in (x, h0, c0, w_ih, w_hh, b)]
         if skip:
             grads[0], grads[3], grads[5] = np.empty((0, 0, 0), dtype), np.empty((0, 0), dtype), \
                 np.empty(0, dtype)
-        bargs = (x, c0, w_ih, w_hh, gates, cs, tcs, hprev, go, ghn, gcn, *grads)
+        bargs = (c0, w_ih, w_hh, gates, cs, tcs, hp, xt, go, ghn, gcn, *grads)
         if lane_count:
             lstm_mod._backward_lanes(*bargs, lane_count)
         else:

@@ -24,16 +24,16 @@ class LSTM(Function):
         x, c0, w_ih, w_hh = c(x), c(c0), c(w_ih), c(w_hh)
         out = be.empty((N, T, H), dt)                            # h_1..h_T
         h_n, c_n = be.empty((N, H), dt), be.empty((N, H), dt)    # h_T, c_T
-        gates = be.empty((N, T, 4 * H), dt)                      # i, f, g, o (then dA)
-        cs, tcs, hprev = (be.empty((N, T, H), dt) for _ in range(3))  # c_t, tanh c_t, h_{t-1}
-        be.lstm_forward(x, c(h0), c0, w_ih, w_hh, bias,
-                        out, h_n, c_n, gates, cs, tcs, hprev)
-        ctx.save_for_backward(x, c0, w_ih, w_hh, gates, cs, tcs, hprev)
+        # gates i, f, g, o (then dA), c_t, tanh c_t, h_{t-1} (and on the CPU x_t), in the
+        # backend's own layout: batch-major on CUDA, time-major on the CPU
+        saved = be.lstm_saved_arrays(N, T, D, H, dt)
+        be.lstm_forward(x, c(h0), c0, w_ih, w_hh, bias, out, h_n, c_n, saved)
+        ctx.save_for_backward(x, c0, w_ih, w_hh, *saved)
         return out, h_n, c_n
 
     @staticmethod
     def backward(ctx, g_out, g_h_n, g_c_n):
-        x, c0, w_ih, w_hh, gates, cs, tcs, hprev = ctx.saved_tensors
+        x, c0, w_ih, w_hh, *saved = ctx.saved_tensors
         needs = ctx.needs_input_grad          # input, h0, c0, w_ih, w_hh, b_ih, b_hh
         be = backend(ctx.device)
 
@@ -46,7 +46,7 @@ class LSTM(Function):
         gw_hh = grad_or_skip(needs[4], w_hh.shape)                         # (4H, H)
         gb = grad_or_skip(needs[5] or needs[6], w_hh.shape[:1])            # (4H,)
         be.lstm_backward(
-            x, c0, w_ih, w_hh, gates, cs, tcs, hprev, c(g_out), c(g_h_n), c(g_c_n),
+            x, c0, w_ih, w_hh, tuple(saved), c(g_out), c(g_h_n), c(g_c_n),
             gx, gh0, gc0, gw_ih, gw_hh, gb)
         return tuple(g if need else None for g, need in
                      zip((gx, gh0, gc0, gw_ih, gw_hh, gb, gb), needs))

@@ -4,7 +4,7 @@ from .activation import (relu_forward, relu_backward, tanh_forward, tanh_backwar
                          sigmoid_forward, sigmoid_backward, dropout_forward, dropout_backward)
 from .loss import (log_softmax_forward, log_softmax_backward, cross_entropy_forward,
                    cross_entropy_backward, bce_with_logits_forward, bce_with_logits_backward)
-from .lstm import lstm_forward, lstm_backward
+from .lstm import lstm_saved_arrays, lstm_forward, lstm_backward
 from .grid_sample import (affine_grid_forward, affine_grid_backward, grid_sample_forward,
                           grid_sample_backward, affine_grid_sample_forward,
                           affine_grid_sample_backward, projective_grid_sample_forward,

@@ -5,12 +5,14 @@ Per step t (gate order i, f, g, o as PyTorch):
     i, f, g, o = σ(a_i), σ(a_f), tanh(a_g), σ(a_o)
     c_t = f c_{t-1} + i g,   h_t = o tanh(c_t)
 
-BLAS does the matrix products: the input projection of all T steps is one
-(N·T, D) x (D, 4H) product before the loop, and each step adds one
-(N, H) x (H, 4H) product. Backward runs the steps in reverse, one (N, 4H) x (4H, H)
-product per step, and collects every step's gate gradients dA (N, T, 4H) (over
-the saved gates); the weight gradients are then two big products dW_ih = dA^T X and
-dW_hh = dA^T H_prev, and dX = dA W_ih.
+The saved arrays are time-major, (T, N, ·), so that each step's rows lie together: the
+element-wise loops of a step read and write one block of each array, and the step's
+products take their rows in place. BLAS does the matrix products:
+- forward: the input projection of all T steps, one (T·N, D) x (D, 4H) product over a
+  time-major copy of the input (xt) before the loop, and one (N, H) x (H, 4H) product per step;
+- backward: the steps in reverse, dA_t (N, 4H) overwriting step t's gates, and one
+  (N, 4H) x (4H, H) product per step; then the products over all steps and samples:
+  dX = dA W_ih, dW_ih = dA^T X and dW_hh = dA^T H_prev, their sums in (t, n) row order.
 
 The element-wise work between the products runs in simple loops that LLVM
 vectorises: σ and tanh need exp, and a libm exp call per element would
@@ -24,17 +26,17 @@ depended on whether the kernels had been compiled in that process
 (tests/test_numba_cache.py checks that they do not).
 
 Threads: with one Numba thread the kernels are the plain loops above, and the BLAS
-may use threads of its own inside the products. With several, the batch is cut into
-lanes, contiguous blocks of samples, one per Numba thread: the recurrence couples the
-steps of a sample, never two samples, so each lane runs all T steps on its own, its
-products on one BLAS thread (`_threads.py`). The weight gradients sum over every
-sample: each lane computes its samples' share, and the shares are added in lane order.
-Results are deterministic for a given thread count, and equal to the serial kernels' up
-to the last bits (OpenBLAS chooses its kernel by the product's size, a lane's products
-are smaller, and a weight gradient is summed in two parts).
+may use threads of its own inside the products. With several, the work is cut into
+lanes, one per Numba thread, each running its products on one BLAS thread (`_threads.py`).
+The recurrence couples the steps of a sample, never two samples, so the steps run in lanes
+of samples, contiguous blocks of them, each lane all T steps. The products over all steps
+run in lanes of steps instead (blocks of whole rows): the input projection and dX by rows,
+and each weight gradient as one share per lane, the shares added in lane order. Results
+are deterministic for a given thread count, and equal to the serial kernels' up to the last
+bits (OpenBLAS chooses its kernel by the product's size, a lane's products are smaller, and a
+weight gradient is summed in parts).
 
-Saved arrays are batch-major like the input, (N, T, ·), so that the big products
-see contiguous (N·T, ·) matrices. Nothing is allocated inside the time loops.
+Nothing is allocated inside the time loops.
 """
 
 import numpy as np
@@ -114,38 +116,50 @@ def _exp32(z, bits):
 
 
 @njit(cache=True, error_model="numpy")
-def _forward_samples(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev):
-    """Run the LSTM over all T steps, on the samples given (all N, or a lane's block).
+def _to_time_major(x, xt):
+    """xt[t, n] = x[n, t]: x (N, T, D) -> xt (T, N, D)."""
+    for n in range(x.shape[0]):
+        for t in range(x.shape[1]):
+            xt[t, n] = x[n, t]
 
-    x (N,T,D), h0 c0 (N,H), w_ih (4H,D), w_hh (4H,H), bias (4H,) = b_ih + b_hh.
-    Writes out (N,T,H) = h_1..h_T, h_n c_n (N,H) = h_T, c_T, and, for backward,
-    gates (N,T,4H) = post-activation i,f,g,o, cs tcs (N,T,H) = c_t, tanh(c_t),
-    hprev (N,T,H) = h_{t-1}.
-    """
-    N, T, D = x.shape
-    H = h0.shape[1]
-    G = 4 * H
-    np.dot(x.reshape(N * T, D), w_ih.T, out=gates.reshape(N * T, G))  # x_t W_ih^T, all t
-    h_n[:] = h0                                  # running h_{t-1}, ends as h_T
-    c_n[:] = c0                                  # running c_{t-1}, ends as c_T
-    a = np.empty((N, G), x.dtype)                # h_{t-1} W_hh^T
-    e = np.empty((N, G), x.dtype)                # exp(-k|a|)
-    ec = np.empty((N, H), x.dtype)               # exp(-|c_t|)
-    bits = np.empty(N * G, np.int64)             # scratch of _exp_nonpositive
-    k = np.ones(G, x.dtype)                      # tanh(a) = 2 σ(2a) - 1: k = 2 on the g gate
+
+@njit(cache=True, error_model="numpy")
+def _to_batch_major(yt, y):
+    """y[n, t] = yt[t, n]: yt (T, N, D) -> y (N, T, D)."""
+    for n in range(y.shape[0]):
+        for t in range(y.shape[1]):
+            y[n, t] = yt[t, n]
+
+
+@njit(cache=True, error_model="numpy")
+def _recur(h0, c0, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hp, n0, n1):
+    """The forward's loop over the steps, for samples n0 .. n1-1 (all N, or a lane's block),
+    once gates holds every step's x_t W_ih^T; see _forward_serial. The arrays come whole
+    and a lane indexes its rows: a view of a block of the second axis would be a strided
+    array to Numba, and its loops would not vectorise."""
+    T, N, G = gates.shape
+    H = G // 4
+    nb = n1 - n0
+    h_n[n0:n1] = h0[n0:n1]                       # running h_{t-1}, ends as h_T
+    c_n[n0:n1] = c0[n0:n1]                       # running c_{t-1}, ends as c_T
+    a = np.empty((nb, G), gates.dtype)           # h_{t-1} W_hh^T
+    e = np.empty((nb, G), gates.dtype)           # exp(-k|a|)
+    ec = np.empty((nb, H), gates.dtype)          # exp(-|c_t|)
+    bits = np.empty(nb * G, np.int64)            # scratch of _exp_nonpositive
+    k = np.ones(G, gates.dtype)                  # tanh(a) = 2 σ(2a) - 1: k = 2 on the g gate
     k[2 * H:3 * H] = 2.0
-    one = k[0]                                   # 1 in x's dtype (a literal 1.0 is float64)
+    one = k[0]                                   # 1 in the dtype (a literal 1.0 is float64)
     for t in range(T):
-        np.dot(h_n, w_hh.T, out=a)               # h_{t-1} W_hh^T  (N, 4H)
-        for n in range(N):
-            at, gt, et = a[n], gates[n, t], e[n]   # (4H,) rows
+        np.dot(h_n[n0:n1], w_hh.T, out=a)        # h_{t-1} W_hh^T  (nb, 4H)
+        for n in range(n0, n1):
+            at, gt, et = a[n - n0], gates[t, n], e[n - n0]     # (4H,) rows
             for j in range(G):
                 v = gt[j] + at[j] + bias[j]
                 gt[j] = v                        # pre-activation, activated below
                 et[j] = -k[j] * abs(v)
-        _exp_nonpositive(e.reshape(N * G), bits)
-        for n in range(N):
-            gt, et, cp, ct, ecn = gates[n, t], e[n], c_n[n], cs[n, t], ec[n]
+        _exp_nonpositive(e.reshape(nb * G), bits)
+        for n in range(n0, n1):
+            gt, et, cp, ct, ecn = gates[t, n], e[n - n0], c_n[n], cs[t, n], ec[n - n0]
             for j in range(G):                   # i, f, o = σ(a);  g = 2 σ(2a) - 1 = tanh(a)
                 gt[j] = k[j] * sigmoid_e(gt[j], et[j], one) - (k[j] - one)
             for j in range(H):
@@ -153,32 +167,48 @@ def _forward_samples(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs,
                 ct[j] = c
                 cp[j] = c
                 ecn[j] = -abs(c)
-        _exp_nonpositive(ec.reshape(N * H), bits[:N * H])
-        for n in range(N):
-            gt, ct, ecn, tct, hp, ot, hn = (gates[n, t], cs[n, t], ec[n], tcs[n, t],
-                                            hprev[n, t], out[n, t], h_n[n])
+        _exp_nonpositive(ec.reshape(nb * H), bits[:nb * H])
+        for n in range(n0, n1):
+            gt, ct, ecn, tct, hpt, ot, hn = (gates[t, n], cs[t, n], ec[n - n0], tcs[t, n],
+                                             hp[t, n], out[n, t], h_n[n])
             for j in range(H):
                 tc = tanh_e(ct[j], ecn[j], one)
                 tct[j] = tc
-                hp[j] = hn[j]                    # h_{t-1}
+                hpt[j] = hn[j]                   # h_{t-1}
                 h = gt[3 * H + j] * tc           # o tanh(c)
                 ot[j] = h
                 hn[j] = h
 
 
 @njit(cache=True, error_model="numpy")
-def _bptt_samples(c0, w_hh, gates, cs, tcs, grad_out, grad_h_n, grad_c_n, grad_h0, grad_c0):
-    """The backward's loop over the steps, on the samples given: overwrites `gates` with dA
-    and writes grad_h0, grad_c0 (see _backward_serial)."""
-    N, T, G = gates.shape
+def _forward_serial(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hp, xt):
+    """Run the LSTM over all T steps.
+
+    x (N,T,D), h0 c0 (N,H), w_ih (4H,D), w_hh (4H,H), bias (4H,) = b_ih + b_hh.
+    Writes out (N,T,H) = h_1..h_T, h_n c_n (N,H) = h_T, c_T, and, for backward,
+    time-major: gates (T,N,4H) = post-activation i,f,g,o, cs tcs (T,N,H) = c_t, tanh(c_t),
+    hp (T,N,H) = h_{t-1}, xt (T,N,D) = x_t.
+    """
+    T, N, G = gates.shape
+    _to_time_major(x, xt)
+    np.dot(xt.reshape(T * N, xt.shape[2]), w_ih.T, out=gates.reshape(T * N, G))
+    _recur(h0, c0, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hp, 0, N)
+
+
+@njit(cache=True, error_model="numpy")
+def _bptt_samples(c0, w_hh, gates, cs, tcs, grad_out, grad_h_n, grad_c_n, grad_h0, grad_c0,
+                  n0, n1):
+    """The backward's loop over the steps, for samples n0 .. n1-1 (whole arrays, as in
+    _recur): overwrites their rows of `gates` with dA and writes grad_h0, grad_c0 (see
+    _backward_serial)."""
+    T, N, G = gates.shape
     H = G // 4
-    da = np.empty((N, G), gates.dtype)           # dA_t, contiguous for BLAS
-    grad_h0[:] = grad_h_n                        # running dL/dh_t from step t+1
-    grad_c0[:] = grad_c_n                        # running dL/dc_t from step t+1
+    grad_h0[n0:n1] = grad_h_n[n0:n1]             # running dL/dh_t from step t+1
+    grad_c0[n0:n1] = grad_c_n[n0:n1]             # running dL/dc_t from step t+1
     for t in range(T - 1, -1, -1):
-        for n in range(N):
-            gt, tct, got = gates[n, t], tcs[n, t], grad_out[n, t]      # gt: i, f, g, o → dA_t
-            cp = cs[n, t - 1] if t > 0 else c0[n]          # c_{t-1}
+        for n in range(n0, n1):
+            gt, tct, got = gates[t, n], tcs[t, n], grad_out[n, t]      # gt: i, f, g, o → dA_t
+            cp = cs[t - 1, n] if t > 0 else c0[n]          # c_{t-1}
             dh, dc = grad_h0[n], grad_c0[n]
             for j in range(H):
                 dai, daf, dag, dao, dcp = lstm_cell_backward(
@@ -186,15 +216,12 @@ def _bptt_samples(c0, w_hh, gates, cs, tcs, grad_out, grad_h_n, grad_c_n, grad_h
                     got[j] + dh[j], dc[j])
                 gt[j], gt[H + j], gt[2 * H + j], gt[3 * H + j] = dai, daf, dag, dao
                 dc[j] = dcp
-            dan = da[n]
-            for j in range(G):
-                dan[j] = gt[j]
-        np.dot(da, w_hh, out=grad_h0)            # dh_{t-1}  (N, H)
+        np.dot(gates[t, n0:n1], w_hh, out=grad_h0[n0:n1])     # dh_{t-1} = dA_t W_hh
 
 
 @njit(cache=True)
 def _grad_b(dA, grad_b):
-    """grad_b = the sum of dA's rows, (N*T, 4H) -> (4H,), in row order: deterministic."""
+    """grad_b = the sum of dA's rows, (T*N, 4H) -> (4H,), in row order: deterministic."""
     grad_b[:] = 0
     for r in range(dA.shape[0]):
         dar = dA[r]
@@ -203,7 +230,7 @@ def _grad_b(dA, grad_b):
 
 
 @njit(cache=True, error_model="numpy")
-def _backward_serial(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
+def _backward_serial(c0, w_ih, w_hh, gates, cs, tcs, hp, xt, grad_out, grad_h_n, grad_c_n,
                      grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b):
     """Backpropagation through time for `lstm_forward`.
 
@@ -214,56 +241,69 @@ def _backward_serial(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_
     gate gradients dA (step t's gates are last read at step t), saving an array.
         dA_t = lstm_cell_backward(gates_t, dh_t, dc_t)          (N, 4H)
         dh_{t-1} = dA_t W_hh,  dc_{t-1} = (dc_t + dh_t o (1 - tanh² c_t)) f
-        dX = dA W_ih,  dW_ih = dA^T X,  dW_hh = dA^T H_prev,  db = Σ_{n,t} dA
+        dX = dA W_ih,  dW_ih = dA^T X,  dW_hh = dA^T H_prev,  db = Σ_{t,n} dA
     """
-    N, T, D = x.shape
-    H = c0.shape[1]
-    G = 4 * H
-    _bptt_samples(c0, w_hh, gates, cs, tcs, grad_out, grad_h_n, grad_c_n, grad_h0, grad_c0)
-    dA = gates.reshape(N * T, G)                 # dA (N*T, 4H)
+    T, N, G = gates.shape
+    D, H = xt.shape[2], G // 4
+    _bptt_samples(c0, w_hh, gates, cs, tcs, grad_out, grad_h_n, grad_c_n, grad_h0, grad_c0,
+                  0, N)
+    dA = gates.reshape(T * N, G)                 # dA (T*N, 4H), rows in (t, n) order
     if grad_x.size > 0:
-        np.dot(dA, w_ih, out=grad_x.reshape(N * T, D))
+        gxt = np.empty((T, N, D), gates.dtype)
+        np.dot(dA, w_ih, out=gxt.reshape(T * N, D))
+        _to_batch_major(gxt, grad_x)
     if grad_w_ih.size > 0:
-        np.dot(dA.T, x.reshape(N * T, D), out=grad_w_ih)
+        np.dot(dA.T, xt.reshape(T * N, D), out=grad_w_ih)
     if grad_w_hh.size > 0:
-        np.dot(dA.T, hprev.reshape(N * T, H), out=grad_w_hh)
+        np.dot(dA.T, hp.reshape(T * N, H), out=grad_w_hh)
     if grad_b.size > 0:
         _grad_b(dA, grad_b)
 
 
-# Lanes of samples on Numba's threads (the module's docstring says why and how).
+# Lanes on Numba's threads (the module's docstring says why and how): the steps by samples,
+# the products over all steps by steps.
 @njit(cache=True, error_model="numpy", parallel=True)
-def _forward_lanes(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev, lanes):
-    N = x.shape[0]
-    for lane in prange(lanes):
-        n0, n1 = lane * N // lanes, (lane + 1) * N // lanes
-        _forward_samples(x[n0:n1], h0[n0:n1], c0[n0:n1], w_ih, w_hh, bias, out[n0:n1],
-                         h_n[n0:n1], c_n[n0:n1], gates[n0:n1], cs[n0:n1], tcs[n0:n1],
-                         hprev[n0:n1])
+def _forward_lanes(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hp, xt, lanes):
+    T, N, G = gates.shape
+    D = xt.shape[2]
+    for lane in prange(lanes):                   # x_t W_ih^T for a block of steps
+        t0, t1 = lane * T // lanes, (lane + 1) * T // lanes
+        _to_time_major(x[:, t0:t1], xt[t0:t1])
+        np.dot(xt[t0:t1].reshape((t1 - t0) * N, D), w_ih.T,
+               out=gates[t0:t1].reshape((t1 - t0) * N, G))
+    for lane in prange(lanes):                   # all steps for a block of samples
+        _recur(h0, c0, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hp,
+               lane * N // lanes, (lane + 1) * N // lanes)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def _backward_lanes(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
+def _backward_lanes(c0, w_ih, w_hh, gates, cs, tcs, hp, xt, grad_out, grad_h_n, grad_c_n,
                     grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b, lanes):
-    N, T, D = x.shape
-    G = gates.shape[2]
-    H = G // 4
-    need_ih, need_hh = grad_w_ih.size > 0, grad_w_hh.size > 0
-    part_ih = np.empty((lanes, G, D) if need_ih else (lanes, 0, 0), x.dtype)
-    part_hh = np.empty((lanes, G, H) if need_hh else (lanes, 0, 0), x.dtype)
-    for lane in prange(lanes):                   # everything by samples
-        n0, n1 = lane * N // lanes, (lane + 1) * N // lanes
-        rows = (n1 - n0) * T
-        _bptt_samples(c0[n0:n1], w_hh, gates[n0:n1], cs[n0:n1], tcs[n0:n1], grad_out[n0:n1],
-                      grad_h_n[n0:n1], grad_c_n[n0:n1], grad_h0[n0:n1], grad_c0[n0:n1])
-        dA = gates[n0:n1].reshape(rows, G)       # this lane's dA, still in its cache
-        if grad_x.size > 0:
-            np.dot(dA, w_ih, out=grad_x[n0:n1].reshape(rows, D))
-        if need_ih:                              # its share of dW_ih = dA^T X
-            np.dot(dA.T, x[n0:n1].reshape(rows, D), out=part_ih[lane])
+    T, N, G = gates.shape
+    D, H = xt.shape[2], G // 4
+    for lane in prange(lanes):                   # all steps for a block of samples
+        _bptt_samples(c0, w_hh, gates, cs, tcs, grad_out, grad_h_n, grad_c_n, grad_h0,
+                      grad_c0, lane * N // lanes, (lane + 1) * N // lanes)
+    need_x, need_ih, need_hh = grad_x.size > 0, grad_w_ih.size > 0, grad_w_hh.size > 0
+    gxt = np.empty((T, N, D) if need_x else (0, 0, 0), gates.dtype)
+    part_ih = np.empty((lanes, G, D) if need_ih else (lanes, 0, 0), gates.dtype)
+    part_hh = np.empty((lanes, G, H) if need_hh else (lanes, 0, 0), gates.dtype)
+    for lane in prange(lanes):                   # the products, for a block of steps
+        t0, t1 = lane * T // lanes, (lane + 1) * T // lanes
+        rows = (t1 - t0) * N
+        dA = gates[t0:t1].reshape(rows, G)
+        if need_x:
+            np.dot(dA, w_ih, out=gxt[t0:t1].reshape(rows, D))
+            _to_batch_major(gxt[t0:t1], grad_x[:, t0:t1])
+        if need_ih:                              # this block's share of dW_ih = dA^T X
+            part_ih[lane] = 0                    # (stays 0 for a lane without steps)
+            if rows > 0:
+                np.dot(dA.T, xt[t0:t1].reshape(rows, D), out=part_ih[lane])
         if need_hh:                              # and of dW_hh = dA^T H_prev
-            np.dot(dA.T, hprev[n0:n1].reshape(rows, H), out=part_hh[lane])
-    if need_ih:                                  # the lanes' shares added in lane order
+            part_hh[lane] = 0
+            if rows > 0:
+                np.dot(dA.T, hp[t0:t1].reshape(rows, H), out=part_hh[lane])
+    if need_ih:                                  # the shares added in lane order
         grad_w_ih[:] = part_ih[0]
         for lane in range(1, lanes):
             grad_w_ih += part_ih[lane]
@@ -272,18 +312,27 @@ def _backward_lanes(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n
         for lane in range(1, lanes):
             grad_w_hh += part_hh[lane]
     if grad_b.size > 0:
-        _grad_b(gates.reshape(N * T, G), grad_b)
+        _grad_b(gates.reshape(T * N, G), grad_b)
 
 
-def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev):
-    """Run the LSTM over all T steps: shapes and outputs as in `_forward_samples`."""
-    drive(x.shape[0], _forward_samples, _forward_lanes,
-          x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev)
+def lstm_saved_arrays(N, T, D, H, dtype):
+    """The arrays the forward fills for the backward, in this backend's layout (time-major):
+    (gates (T,N,4H), cs, tcs and hp (T,N,H), xt (T,N,D))."""
+    return (np.empty((T, N, 4 * H), dtype),) + tuple(
+        np.empty((T, N, H), dtype) for _ in range(3)) + (np.empty((T, N, D), dtype),)
 
 
-def lstm_backward(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
+def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, saved):
+    """Run the LSTM over all T steps: shapes and outputs as in `_forward_serial`; saved: the
+    tuple from `lstm_saved_arrays`, filled here for the backward."""
+    drive(x.shape[0], _forward_serial, _forward_lanes,
+          x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, *saved)
+
+
+def lstm_backward(x, c0, w_ih, w_hh, saved, grad_out, grad_h_n, grad_c_n,
                   grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b):
-    """Backpropagation through time for `lstm_forward` (`_backward_serial` says how)."""
+    """Backpropagation through time for `lstm_forward` (`_backward_serial` says how). x is
+    not read here (saved holds it, time-major); the CUDA twin reads it."""
     drive(x.shape[0], _backward_serial, _backward_lanes,
-          x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
+          c0, w_ih, w_hh, *saved, grad_out, grad_h_n, grad_c_n,
           grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b)

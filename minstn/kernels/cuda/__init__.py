@@ -19,7 +19,7 @@ from .activation import (relu_forward, relu_backward, tanh_forward, tanh_backwar
                          sigmoid_forward, sigmoid_backward, dropout_forward, dropout_backward)
 from .loss import (log_softmax_forward, log_softmax_backward, cross_entropy_forward,
                    cross_entropy_backward, bce_with_logits_forward, bce_with_logits_backward)
-from .lstm import lstm_forward, lstm_backward
+from .lstm import lstm_saved_arrays, lstm_forward, lstm_backward
 from .grids import (projective_grid_forward, projective_grid_backward, tps_grid_forward,
                     tps_grid_backward)
 from .conv import conv2d_forward, conv2d_backward

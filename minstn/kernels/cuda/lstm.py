@@ -66,14 +66,22 @@ def _cell_backward_kernel(t, c0, gates, cs, tcs, grad_out, dh, dc, da):
         dc[n, j] = dcp
 
 
-def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hprev):
+def lstm_saved_arrays(N, T, D, H, dtype):
+    """The arrays the forward fills for the backward, in this backend's layout (batch-major;
+    the CPU twin's are time-major): (gates (N,T,4H), cs, tcs and hprev (N,T,H))."""
+    return (cuda.device_array((N, T, 4 * H), dtype),) + tuple(
+        cuda.device_array((N, T, H), dtype) for _ in range(3))
+
+
+def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, saved):
     """Run the LSTM over all T steps.
 
     x (N,T,D), h0 c0 (N,H), w_ih (4H,D), w_hh (4H,H), bias (4H,) = b_ih + b_hh.
-    Writes out (N,T,H) = h_1..h_T, h_n c_n (N,H) = h_T, c_T, and, for backward,
-    gates (N,T,4H) = post-activation i,f,g,o, cs tcs (N,T,H) = c_t, tanh(c_t),
-    hprev (N,T,H) = h_{t-1}.
+    Writes out (N,T,H) = h_1..h_T, h_n c_n (N,H) = h_T, c_T, and, for backward, saved
+    (`lstm_saved_arrays`): gates (N,T,4H) = post-activation i,f,g,o, cs tcs (N,T,H) = c_t,
+    tanh(c_t), hprev (N,T,H) = h_{t-1}.
     """
+    gates, cs, tcs, hprev = saved
     N, T, D = x.shape
     H = h0.shape[1]
     G = 4 * H
@@ -89,7 +97,7 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hpr
         _cell_forward_kernel[blocks, threads](t, a, bias, gates, cs, tcs, hprev, out, h_n, c_n)
 
 
-def lstm_backward(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, grad_c_n,
+def lstm_backward(x, c0, w_ih, w_hh, saved, grad_out, grad_h_n, grad_c_n,
                   grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b):
     """Backpropagation through time for `lstm_forward`.
 
@@ -102,6 +110,7 @@ def lstm_backward(x, c0, w_ih, w_hh, gates, cs, tcs, hprev, grad_out, grad_h_n, 
         dh_{t-1} = dA_t W_hh,  dc_{t-1} = (dc_t + dh_t o (1 - tanh² c_t)) f
         dX = dA W_ih,  dW_ih = dA^T X,  dW_hh = dA^T H_prev,  db = Σ_{n,t} dA
     """
+    gates, cs, tcs, hprev = saved
     N, T, D = x.shape
     H = c0.shape[1]
     G = 4 * H
