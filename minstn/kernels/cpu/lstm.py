@@ -116,19 +116,12 @@ def _exp32(z, bits):
 
 
 @njit(cache=True, error_model="numpy")
-def _to_time_major(x, xt):
-    """xt[t, n] = x[n, t]: x (N, T, D) -> xt (T, N, D)."""
-    for n in range(x.shape[0]):
-        for t in range(x.shape[1]):
-            xt[t, n] = x[n, t]
-
-
-@njit(cache=True, error_model="numpy")
-def _to_batch_major(yt, y):
-    """y[n, t] = yt[t, n]: yt (T, N, D) -> y (N, T, D)."""
-    for n in range(y.shape[0]):
-        for t in range(y.shape[1]):
-            y[n, t] = yt[t, n]
+def _swap_leading(src, dst):
+    """dst[j, i] = src[i, j] for (A, B, D) -> (B, A, D): batch-major to time-major or back.
+    Rows of D numbers move whole; src is read in order."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[j, i] = src[i, j]
 
 
 @njit(cache=True, error_model="numpy")
@@ -190,7 +183,7 @@ def _forward_serial(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, 
     hp (T,N,H) = h_{t-1}, xt (T,N,D) = x_t.
     """
     T, N, G = gates.shape
-    _to_time_major(x, xt)
+    _swap_leading(x, xt)                         # xt (T, N, D)
     np.dot(xt.reshape(T * N, xt.shape[2]), w_ih.T, out=gates.reshape(T * N, G))
     _recur(h0, c0, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hp, 0, N)
 
@@ -251,7 +244,7 @@ def _backward_serial(c0, w_ih, w_hh, gates, cs, tcs, hp, xt, grad_out, grad_h_n,
     if grad_x.size > 0:
         gxt = np.empty((T, N, D), gates.dtype)
         np.dot(dA, w_ih, out=gxt.reshape(T * N, D))
-        _to_batch_major(gxt, grad_x)
+        _swap_leading(gxt, grad_x)
     if grad_w_ih.size > 0:
         np.dot(dA.T, xt.reshape(T * N, D), out=grad_w_ih)
     if grad_w_hh.size > 0:
@@ -268,7 +261,7 @@ def _forward_lanes(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, h
     D = xt.shape[2]
     for lane in prange(lanes):                   # x_t W_ih^T for a block of steps
         t0, t1 = lane * T // lanes, (lane + 1) * T // lanes
-        _to_time_major(x[:, t0:t1], xt[t0:t1])
+        _swap_leading(x[:, t0:t1], xt[t0:t1])
         np.dot(xt[t0:t1].reshape((t1 - t0) * N, D), w_ih.T,
                out=gates[t0:t1].reshape((t1 - t0) * N, G))
     for lane in prange(lanes):                   # all steps for a block of samples
@@ -294,7 +287,7 @@ def _backward_lanes(c0, w_ih, w_hh, gates, cs, tcs, hp, xt, grad_out, grad_h_n, 
         dA = gates[t0:t1].reshape(rows, G)
         if need_x:
             np.dot(dA, w_ih, out=gxt[t0:t1].reshape(rows, D))
-            _to_batch_major(gxt[t0:t1], grad_x[:, t0:t1])
+            _swap_leading(gxt[t0:t1], grad_x[:, t0:t1])
         if need_ih:                              # this block's share of dW_ih = dA^T X
             part_ih[lane] = 0                    # (stays 0 for a lane without steps)
             if rows > 0:
