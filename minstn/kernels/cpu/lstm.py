@@ -223,6 +223,28 @@ def _grad_b(dA, grad_b):
 
 
 @njit(cache=True, error_model="numpy")
+def _step_products(dA, w_ih, xt, hp, gxt, grad_x, grad_w_ih, grad_w_hh):
+    """The backward's products over a block of steps (all of them, or a lane's), all samples:
+    dX = dA W_ih (into gxt, then batch-major into grad_x), and the block's dW_ih = dA^T X and
+    dW_hh = dA^T H_prev; a size-0 grad_x / grad_w_ih / grad_w_hh is skipped.
+    dA, xt, hp, gxt (T', N, ·) time-major; grad_x (N, T', D)."""
+    tb, N, G = dA.shape
+    rows, D, H = tb * N, xt.shape[2], hp.shape[2]
+    d2 = dA.reshape(rows, G)                     # rows in (t, n) order
+    if grad_x.size > 0:
+        np.dot(d2, w_ih, out=gxt.reshape(rows, D))
+        _swap_leading(gxt, grad_x)
+    if grad_w_ih.size > 0:
+        grad_w_ih[:] = 0                         # (stays 0 for a block without steps)
+        if rows > 0:
+            np.dot(d2.T, xt.reshape(rows, D), out=grad_w_ih)
+    if grad_w_hh.size > 0:
+        grad_w_hh[:] = 0
+        if rows > 0:
+            np.dot(d2.T, hp.reshape(rows, H), out=grad_w_hh)
+
+
+@njit(cache=True, error_model="numpy")
 def _backward_serial(c0, w_ih, w_hh, gates, cs, tcs, hp, xt, grad_out, grad_h_n, grad_c_n,
                      grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b):
     """Backpropagation through time for `lstm_forward`.
@@ -237,20 +259,13 @@ def _backward_serial(c0, w_ih, w_hh, gates, cs, tcs, hp, xt, grad_out, grad_h_n,
         dX = dA W_ih,  dW_ih = dA^T X,  dW_hh = dA^T H_prev,  db = Σ_{t,n} dA
     """
     T, N, G = gates.shape
-    D, H = xt.shape[2], G // 4
+    D = xt.shape[2]
     _bptt_samples(c0, w_hh, gates, cs, tcs, grad_out, grad_h_n, grad_c_n, grad_h0, grad_c0,
                   0, N)
-    dA = gates.reshape(T * N, G)                 # dA (T*N, 4H), rows in (t, n) order
-    if grad_x.size > 0:
-        gxt = np.empty((T, N, D), gates.dtype)
-        np.dot(dA, w_ih, out=gxt.reshape(T * N, D))
-        _swap_leading(gxt, grad_x)
-    if grad_w_ih.size > 0:
-        np.dot(dA.T, xt.reshape(T * N, D), out=grad_w_ih)
-    if grad_w_hh.size > 0:
-        np.dot(dA.T, hp.reshape(T * N, H), out=grad_w_hh)
+    gxt = np.empty((T, N, D) if grad_x.size > 0 else (0, 0, 0), gates.dtype)
+    _step_products(gates, w_ih, xt, hp, gxt, grad_x, grad_w_ih, grad_w_hh)
     if grad_b.size > 0:
-        _grad_b(dA, grad_b)
+        _grad_b(gates.reshape(T * N, G), grad_b)
 
 
 # Lanes on Numba's threads (the module's docstring says why and how): the steps by samples,
@@ -283,19 +298,8 @@ def _backward_lanes(c0, w_ih, w_hh, gates, cs, tcs, hp, xt, grad_out, grad_h_n, 
     part_hh = np.empty((lanes, G, H) if need_hh else (lanes, 0, 0), gates.dtype)
     for lane in prange(lanes):                   # the products, for a block of steps
         t0, t1 = lane * T // lanes, (lane + 1) * T // lanes
-        rows = (t1 - t0) * N
-        dA = gates[t0:t1].reshape(rows, G)
-        if need_x:
-            np.dot(dA, w_ih, out=gxt[t0:t1].reshape(rows, D))
-            _swap_leading(gxt[t0:t1], grad_x[:, t0:t1])
-        if need_ih:                              # this block's share of dW_ih = dA^T X
-            part_ih[lane] = 0                    # (stays 0 for a lane without steps)
-            if rows > 0:
-                np.dot(dA.T, xt[t0:t1].reshape(rows, D), out=part_ih[lane])
-        if need_hh:                              # and of dW_hh = dA^T H_prev
-            part_hh[lane] = 0
-            if rows > 0:
-                np.dot(dA.T, hp[t0:t1].reshape(rows, H), out=part_hh[lane])
+        _step_products(gates[t0:t1], w_ih, xt[t0:t1], hp[t0:t1], gxt[t0:t1],
+                       grad_x[:, t0:t1], part_ih[lane], part_hh[lane])
     if need_ih:                                  # the shares added in lane order
         grad_w_ih[:] = part_ih[0]
         for lane in range(1, lanes):
