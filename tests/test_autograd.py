@@ -114,6 +114,26 @@ def test_mixing_devices_is_an_error():
         x + y
 
 
+def test_apply_restores_grad_mode_and_needs_a_tensor():
+    """Function.apply switches recording off around forward itself (not via no_grad()):
+    a forward that raises must leave it on, and an op without a tensor is an error."""
+    from minstn.autograd import is_grad_enabled
+
+    class _Fails(Function):
+        @staticmethod
+        def forward(ctx, x):
+            assert not is_grad_enabled()        # ops called inside record nothing
+            raise ValueError("bad input")
+
+    with pytest.raises(ValueError, match="bad input"):
+        _Fails.apply(Tensor(np.ones(2), requires_grad=True))
+    assert is_grad_enabled()
+    y = Tensor(np.ones(2), requires_grad=True) * 2.0
+    assert y.requires_grad and not y.is_leaf
+    with pytest.raises(TypeError, match="at least one argument must be a Tensor"):
+        _Fails.apply(np.ones(2))
+
+
 def test_cuda_without_gpu_explains_the_simulator(monkeypatch):
     import minstn.device as dev
     monkeypatch.setattr(dev, "cuda_available", lambda: False)

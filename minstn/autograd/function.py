@@ -80,29 +80,37 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        from .tensor import Tensor
-
-        tensors = [a for a in args if isinstance(a, Tensor)]
-        if not tensors:
+        device, needs, raw, inputs = None, [], [], []
+        for a in args:                          # one pass: tensors -> arrays, and checks
+            if isinstance(a, Tensor):
+                if device is None:
+                    device = a.device
+                elif a.device != device:
+                    raise RuntimeError(f"{cls.__name__}: tensors on different devices: "
+                                       f"{device} and {a.device}")
+                needs.append(a.requires_grad)
+                raw.append(a.data)
+                inputs.append(a if a.requires_grad else None)
+            else:
+                needs.append(False)
+                raw.append(a)
+                inputs.append(None)
+        if device is None:
             raise TypeError(f"{cls.__name__}: at least one argument must be a Tensor")
-        device = tensors[0].device
-        for t in tensors[1:]:
-            if t.device != device:
-                raise RuntimeError(
-                    f"{cls.__name__}: tensors on different devices: {device} and {t.device}")
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = is_grad_enabled() and any(needs)
-        ctx = Context(device, needs)
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
-        with no_grad():
+        grad_enabled = is_grad_enabled()
+        record = grad_enabled and any(needs)
+        ctx = Context(device, tuple(needs))
+        _state.grad_enabled = False             # as `with no_grad():`, without its cost
+        try:
             out = cls.forward(ctx, *raw)
+        finally:
+            _state.grad_enabled = grad_enabled
         multi = isinstance(out, tuple)
         outs = out if multi else (out,)
         ctx._out_meta = [(o.shape, o.dtype) for o in outs]
-        node = None
-        if record:
-            inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None for a in args)
-            node = Node(cls, ctx, inputs, len(outs))
-        results = tuple(
-            Tensor._wrap(o, device, node, i) for i, o in enumerate(outs))
-        return results if multi else results[0]
+        node = Node(cls, ctx, tuple(inputs), len(outs)) if record else None
+        if not multi:
+            return Tensor._wrap(out, device, node, 0)
+        return tuple(Tensor._wrap(o, device, node, i) for i, o in enumerate(outs))
+
+from .tensor import Tensor  # noqa: E402  (tensor.py imports this module first)

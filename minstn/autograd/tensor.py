@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 
 from ..kernels import backend, is_device_array
-from .function import Node, is_grad_enabled
+from .function import Node
 
 _FLOATS = (np.float32, np.float64)
 

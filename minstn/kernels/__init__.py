@@ -14,11 +14,14 @@ def is_device_array(x) -> bool:
     return bool(getattr(x, "__cuda_ndarray__", False))
 
 
+_backends = {}          # device -> its kernel module, imported on first use
+
+
 def backend(device: str):
     """The kernel namespace for `device` ("cpu" or "cuda")."""
-    if device == "cpu":
-        from . import cpu
-        return cpu
-    if device == "cuda":
-        return importlib.import_module(".cuda", __name__)
-    raise ValueError(f"unknown device {device!r}")
+    be = _backends.get(device)          # every op asks, several times: a dict look-up
+    if be is None:
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"unknown device {device!r}")
+        be = _backends[device] = importlib.import_module("." + device, __name__)
+    return be

@@ -1,9 +1,11 @@
 """Argument checks shared by the ops: errors name the argument, expected vs given."""
 import numpy as np
 
+from ..autograd.tensor import Tensor
+from ..kernels import backend, is_device_array
+
 
 def tensor_like(name, x, ndim=None, dtype=None):
-    from ..autograd.tensor import Tensor
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a minstn.Tensor, got {type(x).__name__}")
     if ndim is not None and x.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
@@ -23,7 +25,8 @@ def float_tensor(name, x, ndim=None, dtype=None):
 
 def c(a):
     """C-contiguous view or copy, as the kernels expect (NumPy or device array)."""
-    from ..kernels import backend, is_device_array
+    if isinstance(a, np.ndarray) and a.ndim and a.flags.c_contiguous:
+        return a                        # the common case, without a call into NumPy
     if not is_device_array(a):
         return np.ascontiguousarray(a)
     return backend("cuda").contiguous(a)
@@ -33,5 +36,4 @@ def empty(dtype, device="cpu"):
     """A length-0 array on `device`: tells a kernel to skip an optional input or gradient."""
     if device == "cpu":
         return np.zeros(0, dtype)
-    from ..kernels import backend
     return backend(device).skip(dtype)

@@ -9,6 +9,8 @@ broadcast axes (`unbroadcast`).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd.function import Function
@@ -194,7 +196,7 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keep = a.shape, axes, keepdim
-        ctx.count = a.size if axes is None else int(np.prod([a.shape[i] for i in axes]))
+        ctx.count = a.size if axes is None else math.prod(a.shape[i] for i in axes)
         return backend(ctx.device).reduce_mean(a, axes, keepdim)
 
     @staticmethod

@@ -23,13 +23,28 @@ from ..kernels import backend
 from ._check import c, empty, float_tensor
 
 
+def _unit_height(be, a):
+    """(N, C, L) -> the (N, C, 1, L) view the 2-D kernels read (a 4-d array is kept)."""
+    return a if a.ndim == 4 else be.reshape(a, (a.shape[0], a.shape[1], 1, a.shape[2]))
+
+
+def _flat(be, a, flat):
+    """The (N, C, 1, L) array a as (N, C, L) if flat (a 1-D op), else a as it is."""
+    return be.reshape(a, (a.shape[0], a.shape[1], a.shape[3])) if flat else a
+
+
 class Conv2d(Function):
-    """x (N, C, H, W), w (O, C, kh, kw), b (O,) or None; stride, padding: (h, w) int pairs."""
+    """x (N, C, H, W), w (O, C, kh, kw), b (O,) or None; stride, padding: (h, w) int pairs.
+
+    conv1d comes here too: x (N, C, L), w (O, C, k) run as (N, C, 1, L) and (O, C, 1, k)
+    views, and the output and gradients come back 3-d (a view costs nothing here, where a
+    Reshape op in the graph would cost a Python call each way)."""
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding):
         be = backend(ctx.device)
-        x, w = c(x), c(w)
+        ctx.flat = x.ndim == 3
+        x, w = _unit_height(be, c(x)), _unit_height(be, c(w))
         (sh, sw), (ph, pw) = stride, padding
         n, _, h, wd = x.shape
         o, _, kh, kw = w.shape
@@ -39,7 +54,7 @@ class Conv2d(Function):
                           sh, sw, ph, pw)
         ctx.save_for_backward(x, w)
         ctx.stride, ctx.padding = stride, padding
-        return out
+        return _flat(be, out, ctx.flat)
 
     @staticmethod
     def backward(ctx, g):
@@ -50,18 +65,20 @@ class Conv2d(Function):
         gw = be.empty_like(w) if need_w else be.skip(w.dtype, 4)      # (O, C, kh, kw)
         gb = be.empty((w.shape[0],), w.dtype) if need_b else empty(w.dtype, ctx.device)  # (O,)
         (sh, sw), (ph, pw) = ctx.stride, ctx.padding
-        be.conv2d_backward(x, w, c(g), gx, gw, gb, sh, sw, ph, pw)
-        return (gx if need_x else None, gw if need_w else None, gb if need_b else None,
-                None, None)
+        be.conv2d_backward(x, w, _unit_height(be, c(g)), gx, gw, gb, sh, sw, ph, pw)
+        return (_flat(be, gx, ctx.flat) if need_x else None,
+                _flat(be, gw, ctx.flat) if need_w else None, gb if need_b else None, None, None)
 
 
 class MaxPool2d(Function):
-    """x (N, C, H, W); kernel_size, stride: (h, w) int pairs."""
+    """x (N, C, H, W) or, for max_pool1d, (N, C, L) (as (N, C, 1, L), like Conv2d);
+    kernel_size, stride: (h, w) int pairs."""
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride):
         be = backend(ctx.device)
-        x = c(x)
+        ctx.flat = x.ndim == 3
+        x = _unit_height(be, c(x))
         (kh, kw), (sh, sw) = kernel_size, stride
         n, ch, h, w = x.shape
         shape = (n, ch, (h - kh) // sh + 1, (w - kw) // sw + 1)       # (N, C, Ho, Wo)
@@ -70,15 +87,15 @@ class MaxPool2d(Function):
         be.max_pool2d_forward(x, out, argmax, kh, kw, sh, sw)
         ctx.save_for_backward(argmax)
         ctx.x_shape = x.shape
-        return out
+        return _flat(be, out, ctx.flat)
 
     @staticmethod
     def backward(ctx, g):
         (argmax,) = ctx.saved_tensors
         be = backend(ctx.device)
         gx = be.empty(ctx.x_shape, g.dtype)                            # (N, C, H, W)
-        be.max_pool2d_backward(c(g), argmax, gx)
-        return gx, None, None
+        be.max_pool2d_backward(_unit_height(be, c(g)), argmax, gx)
+        return _flat(be, gx, ctx.flat), None, None
 
 
 # ---- argument checks ----------------------------------------------------------------------
@@ -140,12 +157,8 @@ def _conv(op, dims, input, weight, bias, stride, padding):
         padding = tuple(k // 2 for k in kernel)
     padding = _ints("padding", padding, dims, 0)
     _out_size(op, x.shape[2:], padding, kernel, stride)
-    if dims == 1:                                     # (N, C, L) -> (N, C, 1, L) and back
-        n, _, length = x.shape
-        w4 = weight.reshape(weight.shape[0], weight.shape[1], 1, kernel[0])
-        y = Conv2d.apply(x.reshape(n, x.shape[1], 1, length), w4, bias,
-                         (1, stride[0]), (0, padding[0]))             # (N, O, 1, Lo)
-        y = y.reshape(n, y.shape[1], y.shape[3])                      # (N, O, Lo)
+    if dims == 1:                                     # run on (N, C, 1, L) views
+        y = Conv2d.apply(x, weight, bias, (1, stride[0]), (0, padding[0]))   # (N, O, Lo)
     else:
         y = Conv2d.apply(x, weight, bias, stride, padding)            # (N, O, Ho, Wo)
     return y if batched else y.reshape(y.shape[1:])
@@ -160,10 +173,8 @@ def _pool(op, dims, input, kernel_size, stride, padding):
     if _ints("padding", padding, dims, 0) != (0,) * dims:
         raise NotImplementedError(f"{op}: only padding=0 is implemented, got {padding!r}")
     _out_size(op, x.shape[2:], (0,) * dims, kernel, stride)
-    if dims == 1:
-        n, ch, length = x.shape
-        y = MaxPool2d.apply(x.reshape(n, ch, 1, length), (1, kernel[0]), (1, stride[0]))
-        y = y.reshape(n, ch, y.shape[3])                               # (N, C, Lo)
+    if dims == 1:                                     # run on (N, C, 1, L) views
+        y = MaxPool2d.apply(x, (1, kernel[0]), (1, stride[0]))         # (N, C, Lo)
     else:
         y = MaxPool2d.apply(x, kernel, stride)                         # (N, C, Ho, Wo)
     return y if batched else y.reshape(y.shape[1:])

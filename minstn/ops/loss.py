@@ -3,7 +3,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..kernels import backend
-from ._check import c, empty, float_tensor, tensor_like
+from ._check import c, float_tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
 
