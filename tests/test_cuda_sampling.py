@@ -4,6 +4,8 @@ device="cuda" are those of test_sampling.py, parametrised over the `device` fixt
 import os, pytest
 pytestmark = [pytest.mark.cudasim, pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" and not __import__("minstn").device.cuda_available(), reason="needs a GPU or NUMBA_ENABLE_CUDASIM=1")]
 
+import inspect
+
 import numpy as np
 
 import minstn
@@ -75,6 +77,10 @@ def test_same_public_names(K):
     names = lambda m: {n for n, v in vars(m).items() if callable(v) and not n.startswith("_")
                        and getattr(v, "__module__", None) == m.__name__}
     assert names(K) == names(cpu_k) and len(names(K)) == 16
+    for n in names(cpu_k):                            # and the same parameters
+        f = getattr(cpu_k, n)
+        assert (list(inspect.signature(getattr(K, n)).parameters)
+                == list(inspect.signature(getattr(f, "py_func", f)).parameters)), n
 
 
 # ---- CPU vs CUDA, float32 --------------------------------------------------------------------
@@ -153,6 +159,28 @@ def test_grid_sample1d_parity(K, rng, border, ac):
 def test_affine_grid_sample1d_parity(K, rng, border, ac):
     x, _, theta, g = inputs1d(rng)
     sampler_parity(K, "affine_grid_sample1d", x, theta, g, border, ac)
+
+
+@pytest.mark.parametrize("name", ["grid_sample1d", "affine_grid_sample1d"])
+@pytest.mark.parametrize("border,ac", [(False, False), (True, True)])
+def test_sample1d_channels_last(K, rng, name, border, ac):
+    """channels_last: x (N, L, C) -> (N, Lo, C). The CUDA kernels give the channels-first
+    CPU results permuted, forward and both gradients (both sides in float32)."""
+    x, grid, theta, g = inputs1d(rng)
+    p = theta if name.startswith("affine") else grid
+    cl = lambda a: np.ascontiguousarray(a.transpose(0, 2, 1))
+    want, want_x, want_p = np.empty(g.shape, F32), np.empty_like(x), np.empty_like(p)
+    getattr(cpu_k, name + "_forward")(x, p, want, border, ac)
+    getattr(cpu_k, name + "_backward")(x, p, g, want_x, want_p, border, ac)
+    out = dev_empty(cl(g).shape)
+    getattr(K, name + "_forward")(dev(cl(x)), dev(p), out, border, ac, True)
+    close(host(out), cl(want))
+    got_x, got_p = dev_empty(cl(x).shape), dev_empty(p.shape)
+    getattr(K, name + "_backward")(dev(cl(x)), dev(p), dev(cl(g)), got_x, got_p, border, ac,
+                                   True)
+    close(host(got_x), cl(want_x))
+    close(host(got_p), want_p)
+    assert np.abs(want_x).max() > 0 and np.abs(want_p).max() > 0
 
 
 def test_nan_points_give_zero_and_no_gradient(K, rng):

@@ -319,6 +319,71 @@ def test_1d_equals_2d_with_height_1(padding_mode, align_corners, make64):
     assert np.array_equal(t1.grad[:, 0], t2.grad[:, 0, [0, 2]])
 
 
+# ---- 1-D channels last: the same numbers without the permutes ------------------------------
+
+@pytest.mark.parametrize("padding_mode,align_corners", MODES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_1d_channels_last_equals_permuted(padding_mode, align_corners, dtype, device, host):
+    """channels_last=True on x (N, L, C) gives, bit for bit, the channels-first op's output
+    and gradients (input, grid, theta) permuted, for both 1-D samplers."""
+    rng = np.random.default_rng(21)
+    kw = dict(padding_mode=padding_mode, align_corners=align_corners)
+    N, C, L, Lo = 3, 4, 7, 9
+    x = rng.standard_normal((N, C, L)).astype(dtype)
+    t = rng.uniform(-1.5, 1.5, (N, Lo)).astype(dtype)
+    t[0, 0], t[1, 1] = 5.0, np.nan
+    theta = (np.array([[[1.0, 0.0]]]) + 0.5 * rng.standard_normal((N, 1, 2))).astype(dtype)
+    gout = rng.standard_normal((N, C, Lo)).astype(dtype)
+    cl = lambda a: np.ascontiguousarray(a.transpose(0, 2, 1))      # (N, C, L) <-> (N, L, C)
+
+    def run(op, x, p, g, channels_last):
+        xt = Tensor(x, requires_grad=True, device=device)
+        pt = Tensor(p, requires_grad=True, device=device)
+        out = op(xt, pt, channels_last=channels_last)
+        out.backward(Tensor(g, device=device))
+        return host(out), host(xt.grad), host(pt.grad)
+
+    for op, p in ((lambda a, q, **f: grid_sample1d(a, q, **kw, **f), t),
+                  (lambda a, q, **f: affine_grid_sample1d(a, q, Lo, **kw, **f), theta)):
+        out, gx, gp = run(op, x, p, gout, False)
+        out_cl, gx_cl, gp_cl = run(op, cl(x), p, cl(gout), True)
+        assert out_cl.shape == (N, Lo, C) and gx_cl.shape == (N, L, C)
+        np.testing.assert_array_equal(out_cl, cl(out))
+        np.testing.assert_array_equal(gx_cl, cl(gx))
+        np.testing.assert_array_equal(gp_cl, gp)
+
+
+@pytest.mark.parametrize("padding_mode,align_corners", MODES)
+def test_gradcheck_1d_channels_last(padding_mode, align_corners, device, make64):
+    rng = np.random.default_rng(22)
+    kw = dict(padding_mode=padding_mode, align_corners=align_corners, channels_last=True)
+    x = make64(rng.standard_normal((2, 5, 3)), device=device)                 # (N, L, C)
+    grid = rng.uniform(-1.3, 1.3, (2, 4))
+    grid = make64(away_from_kinks(grid[..., None], (5,), align_corners)[..., 0], device=device)
+    gradcheck(lambda a, g: grid_sample1d(a, g, **kw), [x, grid])
+    for _ in range(1000):                       # theta whose points stay away from the kinks
+        th = np.array([[[1.0, 0.0]]] * 2) + 0.6 * rng.standard_normal((2, 1, 2))
+        p = unnormalize(th[:, 0, :1] * base(4, align_corners) + th[:, 0, 1:], 5, align_corners)
+        if np.all(np.abs(p - np.round(p)) > 0.05):
+            break
+    gradcheck(lambda a, t: affine_grid_sample1d(a, t, 4, **kw), [x, make64(th, device=device)])
+
+
+def test_1d_channels_last_checks_its_shapes():
+    x = Tensor(np.zeros((2, 5, 3), np.float32))                 # (N, L, C): L 5, C 3
+    theta = Tensor(np.zeros((2, 1, 2), np.float32))
+    assert affine_grid_sample1d(x, theta, channels_last=True).shape == (2, 5, 3)
+    assert affine_grid_sample1d(x, theta, 7, channels_last=True).shape == (2, 7, 3)
+    assert affine_grid_sample1d(x, theta, (2, 7, 3), channels_last=True).shape == (2, 7, 3)
+    with pytest.raises(ValueError, match="channels"):
+        affine_grid_sample1d(x, theta, (2, 7, 4), channels_last=True)
+    with pytest.raises(TypeError, match="channels_last must be a bool"):
+        affine_grid_sample1d(x, theta, channels_last="yes")
+    with pytest.raises(ValueError, match=r"\(N, L, C\)"):
+        grid_sample1d(Tensor(np.zeros((2, 0, 3), np.float32)), Tensor(np.zeros((2, 4), np.float32)),
+                      channels_last=True)
+
+
 # ---- fused == unfused ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("padding_mode,align_corners", MODES)

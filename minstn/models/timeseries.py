@@ -149,16 +149,18 @@ class STN1dClassifier(nn.Module):
     def warped(self, x):
         """x (N, T, C) → the classifier's input (N, out_len, C'); sets `self.st.theta`.
 
-        Same as `self.st(z)`, but keeps the (non-detached) θ for `warp_penalty`.
+        Same as `self.st(z).permute(0, 2, 1)`, but keeps the (non-detached) θ for `warp_penalty`.
         """
         z = self._st_input(x)                                             # (N, C', T)
-        n, c, length = z.shape
         theta = self.st.predict_theta(z)                                  # (N, 1, 2)
         self.st.theta, self._theta = theta.detach(), theta
-        out = F.affine_grid_sample1d(z, theta, (n, c, self.st.out_len or length),
-                                     padding_mode=self.st.padding_mode,
-                                     align_corners=self.st.align_corners)  # (N, C', Lo)
-        return out.permute(0, 2, 1)                                       # (N, Lo, C')
+        kw = dict(padding_mode=self.st.padding_mode, align_corners=self.st.align_corners)
+        length = self.st.out_len or z.shape[2]
+        if self.warp_features:                                            # warp the features
+            return F.affine_grid_sample1d(z, theta, length, **kw).permute(0, 2, 1)
+        # warp the stays as they come, (N, T, C) → (N, Lo, C): the same numbers as sampling
+        # z and permuting the result, without that copy and its gradient's
+        return F.affine_grid_sample1d(x, theta, length, channels_last=True, **kw)
 
     def forward(self, x):
         return self.head(self.warped(x))                                  # (N,)

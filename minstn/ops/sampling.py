@@ -102,10 +102,11 @@ def _theta(theta, rows, cols):
     return theta
 
 
-def _input(input, ndim):
-    what = "(N, C, H, W)" if ndim == 4 else "(N, C, L)"
+def _input(input, ndim, channels_last=False):
+    what = "(N, C, H, W)" if ndim == 4 else "(N, L, C)" if channels_last else "(N, C, L)"
     float_tensor("input", input)
-    if input.ndim != ndim or any(s < 1 for s in input.shape[2:]):
+    spatial = input.shape[1:2] if channels_last else input.shape[2:]
+    if input.ndim != ndim or any(s < 1 for s in spatial):
         raise ValueError(f"input must have shape {what} with positive spatial sizes, "
                          f"got {input.shape}")
     return input
@@ -151,7 +152,7 @@ class _Sampler(Function):
     def forward(cls, ctx, x, p, out_size, border, align_corners, *consts):
         be = backend(ctx.device)
         x, p = c(x), c(p)
-        out = be.empty((x.shape[0], x.shape[1], *out_size), x.dtype)
+        out = be.empty(cls.out_shape(x.shape, out_size, *consts), x.dtype)
         getattr(be, cls.kernel + "_forward")(x, p, out, border, align_corners, *consts)
         ctx.save_for_backward(x, p)
         ctx.flags = (border, align_corners, *consts)
@@ -166,6 +167,10 @@ class _Sampler(Function):
         gp = be.empty_like(p) if need_p else _skip(be, p)
         getattr(be, cls.kernel + "_backward")(x, p, c(g), gx, gp, *ctx.flags)
         return (gx if need_x else None, gp if need_p else None, None) + (None,) * len(ctx.flags)
+
+    @staticmethod
+    def out_shape(x_shape, out_size, *consts):
+        return (x_shape[0], x_shape[1], *out_size)                  # (N, C, *out_size)
 
 
 class GridSample(_Sampler):
@@ -253,13 +258,24 @@ class AffineGrid1d(Function):
         return gt, None, None
 
 
-class GridSample1d(_Sampler):
-    """x (N, C, L), grid (N, Lo), out_size (Lo,)  →  (N, C, Lo)"""
+class _Sampler1d(_Sampler):
+    """The last constant is channels_last: x (N, L, C) → (N, Lo, C)."""
+
+    @staticmethod
+    def out_shape(x_shape, out_size, channels_last=False):
+        n, (lo,) = x_shape[0], out_size
+        return (n, lo, x_shape[2]) if channels_last else (n, x_shape[1], lo)
+
+
+class GridSample1d(_Sampler1d):
+    """x (N, C, L), grid (N, Lo), out_size (Lo,), channels_last  →  (N, C, Lo)
+    (channels_last: x (N, L, C) → (N, Lo, C))"""
     kernel = "grid_sample1d"
 
 
-class AffineGridSample1d(_Sampler):
-    """x (N, C, L), theta (N, 1, 2), out_size (Lo,)  →  (N, C, Lo)"""
+class AffineGridSample1d(_Sampler1d):
+    """x (N, C, L), theta (N, 1, 2), out_size (Lo,), channels_last  →  (N, C, Lo)
+    (channels_last: x (N, L, C) → (N, Lo, C))"""
     kernel = "affine_grid_sample1d"
 
 
@@ -276,7 +292,13 @@ def affine_grid1d(theta, size, align_corners=False):
     return AffineGrid1d.apply(theta, size[2], _flag("align_corners", align_corners))
 
 
-def grid_sample1d(input, grid, padding_mode="zeros", align_corners=False):
+def _channels_first_shape(input, channels_last):
+    """input's shape as (N, C, L), for the checks; it is (N, L, C) if channels_last."""
+    n, a, b = input.shape
+    return (n, b, a) if channels_last else (n, a, b)
+
+
+def grid_sample1d(input, grid, padding_mode="zeros", align_corners=False, channels_last=False):
     """Linear interpolation of sequences at normalised points: grid_sample along one axis.
 
     input (N, C, L), grid (N, L_out) with t in [-1, 1]  →  (N, C, L_out)
@@ -286,29 +308,40 @@ def grid_sample1d(input, grid, padding_mode="zeros", align_corners=False):
     Exactly equal (bit for bit, outputs and gradients w.r.t. input and t) to
     grid_sample(input[:, :, None, :], g2)[:, :, 0, :] with g2[n, 0, l] = (t[n, l], 0):
     y = 0 on a height-1 image is row 0 in both align_corners modes, with weight 1.
+    channels_last=True takes input (N, L, C), one row per step as time series come, and
+    returns (N, L_out, C): the same numbers, bit for bit, as permuting to (N, C, L) and back,
+    without the two copies. (Not in PyTorch, which has no 1-D grid_sample.)
     """
     border = _border(padding_mode)
-    _input(input, 3)
+    channels_last = _flag("channels_last", channels_last)
+    _input(input, 3, channels_last)
     float_tensor("grid", grid)
     if grid.ndim != 2:
         raise ValueError(f"grid must have shape (N, L_out), got {grid.shape}")
     _same_batch("grid", grid, input)
     return GridSample1d.apply(input, grid, grid.shape[1:2], border,
-                              _flag("align_corners", align_corners))
+                              _flag("align_corners", align_corners), channels_last)
 
 
-def affine_grid_sample1d(input, theta, out_size=None, padding_mode="zeros", align_corners=False):
+def affine_grid_sample1d(input, theta, out_size=None, padding_mode="zeros", align_corners=False,
+                         channels_last=False):
     """grid_sample1d(input, affine_grid1d(theta, out_size)) in one op that never stores the grid.
 
     input (N, C, L), theta (N, 1, 2), out_size L_out, (L_out,) or (N, C, L_out)
     (default: input's L)  →  (N, C, L_out); dtheta[n] = sum_l dgrid[n, l] (t_l, 1).
     Padding, NaN / inf rule and float32 note as affine_grid_sample; bit for bit equal to
     affine_grid_sample(input[:, :, None, :], [[θ0, 0, θ1], [0, 1, 0]], (1, L_out)).
+    channels_last=True: input (N, L, C) → (N, L_out, C), as in grid_sample1d (a full
+    out_size is then (N, L_out, C)).
     """
     border = _border(padding_mode)
-    _input(input, 3)
+    channels_last = _flag("channels_last", channels_last)
+    _input(input, 3, channels_last)
     _theta(theta, 1, 2)
     _same_batch("theta", theta, input)
-    (length,) = _out_size(out_size, input.shape, 3)
+    shape = _channels_first_shape(input, channels_last)
+    if channels_last and isinstance(out_size, (tuple, list)) and len(out_size) == 3:
+        out_size = (out_size[0], out_size[2], out_size[1])          # (N, C, L_out) to check
+    (length,) = _out_size(out_size, shape, 3)
     return AffineGridSample1d.apply(input, theta, (length,), border,
-                                    _flag("align_corners", align_corners))
+                                    _flag("align_corners", align_corners), channels_last)

@@ -642,23 +642,44 @@ def _backward1d(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
                           align_corners, 0, x.shape[0])
 
 
-def grid_sample1d_forward(x, grid, out, border, align_corners):
-    """out (N, C, Lo) <- linear interpolation of x (N, C, L) at grid (N, Lo)."""
+# channels_last: x (N, L, C) and out (N, Lo, C), as time series come (one row per time
+# step). The kernels above run on their (N, C, L) views, transposed without a copy: Numba
+# compiles them once more for strided arrays, and every number is computed as for the
+# channels-first arrays, in the same order (the same bits). What it saves is the two
+# permute copies around the sampler (docs/performance.md).
+
+def _channels_first(a, channels_last):
+    """a (N, L, C) as its (N, C, L) view if channels_last, else a."""
+    return a.transpose(0, 2, 1) if channels_last else a
+
+
+def grid_sample1d_forward(x, grid, out, border, align_corners, channels_last=False):
+    """out (N, C, Lo) <- linear interpolation of x (N, C, L) at grid (N, Lo);
+    channels_last: x (N, L, C), out (N, Lo, C)."""
+    x, out = _channels_first(x, channels_last), _channels_first(out, channels_last)
     _forward1d(x, grid, np.empty((0, 1, 2), grid.dtype), out, border, align_corners)
 
 
-def grid_sample1d_backward(x, grid, grad_out, grad_x, grad_grid, border, align_corners):
-    """grad_x (N, C, L) and grad_grid (N, Lo) of grid_sample1d (size-0: skipped)."""
+def grid_sample1d_backward(x, grid, grad_out, grad_x, grad_grid, border, align_corners,
+                           channels_last=False):
+    """grad_x (N, C, L) and grad_grid (N, Lo) of grid_sample1d (size-0: skipped);
+    channels_last: x, grad_x (N, L, C), grad_out (N, Lo, C)."""
+    x, grad_out, grad_x = (_channels_first(a, channels_last) for a in (x, grad_out, grad_x))
     _backward1d(x, grid, np.empty((0, 1, 2), grid.dtype), grad_out, grad_x, grad_grid,
                 np.empty((0, 1, 2), grid.dtype), border, align_corners)
 
 
-def affine_grid_sample1d_forward(x, theta, out, border, align_corners):
-    """out (N, C, Lo) <- grid_sample1d(x, affine_grid1d(theta)) without storing the grid."""
+def affine_grid_sample1d_forward(x, theta, out, border, align_corners, channels_last=False):
+    """out (N, C, Lo) <- grid_sample1d(x, affine_grid1d(theta)) without storing the grid;
+    channels_last: x (N, L, C), out (N, Lo, C)."""
+    x, out = _channels_first(x, channels_last), _channels_first(out, channels_last)
     _forward1d(x, np.empty((0, 0), theta.dtype), theta, out, border, align_corners)
 
 
-def affine_grid_sample1d_backward(x, theta, grad_out, grad_x, grad_theta, border, align_corners):
-    """grad_x (N, C, L) and grad_theta (N, 1, 2) of the fused 1-D op (size-0: skipped)."""
+def affine_grid_sample1d_backward(x, theta, grad_out, grad_x, grad_theta, border, align_corners,
+                                  channels_last=False):
+    """grad_x (N, C, L) and grad_theta (N, 1, 2) of the fused 1-D op (size-0: skipped);
+    channels_last: x, grad_x (N, L, C), grad_out (N, Lo, C)."""
+    x, grad_out, grad_x = (_channels_first(a, channels_last) for a in (x, grad_out, grad_x))
     _backward1d(x, np.empty((0, 0), theta.dtype), theta, grad_out, grad_x,
                 np.empty((0, 0), theta.dtype), grad_theta, border, align_corners)

@@ -109,11 +109,20 @@ def _read2(x, n, c, i, j):
 
 
 @cuda.jit(device=True)
-def _read1(x, n, c, i):
-    """x[n, c, i] as float64, 0 outside the sequence."""
-    if d.inside(i, x.shape[2]):
-        return float(x[n, c, i])
-    return 0.0
+def _read1(x, n, c, i, cl):
+    """x[n, c, i] (cl: x[n, i, c], channels last) as float64, 0 outside the sequence."""
+    if cl:
+        return float(x[n, i, c]) if d.inside(i, x.shape[1]) else 0.0
+    return float(x[n, c, i]) if d.inside(i, x.shape[2]) else 0.0
+
+
+@cuda.jit(device=True)
+def _write1(a, n, c, i, cl, v):
+    """a[n, c, i] (cl: a[n, i, c]) <- v."""
+    if cl:
+        a[n, i, c] = v
+    else:
+        a[n, c, i] = v
 
 
 @cuda.jit(device=True)
@@ -364,68 +373,78 @@ def _theta_grad1d_kernel(gg, grad_theta, align_corners):
 
 
 @cuda.jit
-def _sample1d_forward_kernel(x, grid, theta, out, border, align_corners):
-    """Thread (n, l): out[n, :, l] <- linear interpolation of x[n] at the point."""
+def _sample1d_forward_kernel(x, grid, theta, out, border, align_corners, cl):
+    """Thread (n, l): out[n, :, l] <- linear interpolation of x[n] at the point.
+    cl (channels last): x (N, L, C), out (N, Lo, C), and the same sums."""
     t = cuda.grid(1)
-    N, C, Lo = out.shape[0], out.shape[1], out.shape[2]
+    N = out.shape[0]
+    C, Lo, L = (out.shape[2], out.shape[1], x.shape[1]) if cl else \
+        (out.shape[1], out.shape[2], x.shape[2])
     if t < N * Lo:
         n, l = t // Lo, t % Lo
-        x0, wx1, _ = _point1(grid, theta, n, l, Lo, x.shape[2], border, align_corners)
+        x0, wx1, _ = _point1(grid, theta, n, l, Lo, L, border, align_corners)
         for c in range(C):
-            out[n, c, l] = (1.0 - wx1) * _read1(x, n, c, x0) + wx1 * _read1(x, n, c, x0 + 1)
+            _write1(out, n, c, l, cl, (1.0 - wx1) * _read1(x, n, c, x0, cl) +
+                    wx1 * _read1(x, n, c, x0 + 1, cl))
 
 
 @cuda.jit
-def _sample1d_grad_x_kernel(grid, theta, grad_out, acc, grad_x, border, align_corners):
+def _sample1d_grad_x_kernel(grid, theta, grad_out, acc, grad_x, border, align_corners, cl):
     """Thread (n, c): grad_x[n, c] <- both taps' shares of grad_out[n, c], points in order.
 
-    acc (N C, L) float64 is the accumulator (grad_x itself, reshaped, if float64).
+    acc (N C, L) float64 is the accumulator (grad_x itself, reshaped, if float64 and not cl).
     """
     q = cuda.grid(1)
-    N, C, L = grad_x.shape[0], grad_x.shape[1], grad_x.shape[2]
-    Lo = grad_out.shape[2]
+    N = grad_x.shape[0]
+    C, L, Lo = (grad_x.shape[2], grad_x.shape[1], grad_out.shape[1]) if cl else \
+        (grad_x.shape[1], grad_x.shape[2], grad_out.shape[2])
     if q < N * C:
         n, c = q // C, q % C
         for k in range(L):
             acc[q, k] = 0.0
         for l in range(Lo):
             x0, wx1, _ = _point1(grid, theta, n, l, Lo, L, border, align_corners)
-            g = float(grad_out[n, c, l])
+            g = _read1(grad_out, n, c, l, cl)
             _add2(acc, q, 0, x0, 1, L, (1.0 - wx1) * g)
             _add2(acc, q, 0, x0 + 1, 1, L, wx1 * g)
         for k in range(L):
-            grad_x[n, c, k] = acc[q, k]
+            _write1(grad_x, n, c, k, cl, acc[q, k])
 
 
 @cuda.jit
-def _sample1d_grad_p_kernel(x, grid, theta, grad_out, gg, border, align_corners):
+def _sample1d_grad_p_kernel(x, grid, theta, grad_out, gg, border, align_corners, cl):
     """Thread (n, l): gg[n, l] <- dL/dgrid = sum_c g (v1 - v0) · dp/dgrid."""
     t = cuda.grid(1)
-    N, C, Lo = grad_out.shape[0], grad_out.shape[1], grad_out.shape[2]
+    N = grad_out.shape[0]
+    C, Lo, L = (grad_out.shape[2], grad_out.shape[1], x.shape[1]) if cl else \
+        (grad_out.shape[1], grad_out.shape[2], x.shape[2])
     if t < N * Lo:
         n, l = t // Lo, t % Lo
-        x0, _, dx = _point1(grid, theta, n, l, Lo, x.shape[2], border, align_corners)
+        x0, _, dx = _point1(grid, theta, n, l, Lo, L, border, align_corners)
         s = 0.0
         for c in range(C):
-            s += float(grad_out[n, c, l]) * (_read1(x, n, c, x0 + 1) - _read1(x, n, c, x0))
+            s += _read1(grad_out, n, c, l, cl) * (_read1(x, n, c, x0 + 1, cl) -
+                                                  _read1(x, n, c, x0, cl))
         gg[n, l] = s * dx
 
 
-def _backward1d(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border, align_corners):
-    N, C, L = x.shape
-    Lo = grad_out.shape[2]
+def _backward1d(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border, align_corners,
+                cl):
+    N = x.shape[0]
+    C, L, Lo = (x.shape[2], x.shape[1], grad_out.shape[1]) if cl else \
+        (x.shape[1], x.shape[2], grad_out.shape[2])
     if grad_x.size > 0:
-        acc = grad_x.reshape(N * C, L) if grad_x.dtype == np.float64 else \
+        acc = grad_x.reshape(N * C, L) if grad_x.dtype == np.float64 and not cl else \
             cuda.device_array((N * C, L), np.float64)
         _launch(_sample1d_grad_x_kernel, N * C, grid, theta, grad_out, acc, grad_x, border,
-                align_corners)
+                align_corners, cl)
     if grad_grid.size > 0:                     # straight into grad_grid's dtype
         _launch(_sample1d_grad_p_kernel, N * Lo, x, grid, theta, grad_out, grad_grid, border,
-                align_corners)
+                align_corners, cl)
     if grad_theta.size > 0:                    # through dL/dgrid in float64
         gg = cuda.device_array((N, Lo), np.float64)
         _launch(_sample1d_grad_p_kernel, N * Lo, x, grid, theta, grad_out, gg, border,
-                align_corners)
+                align_corners, cl)
         _launch(_theta_grad1d_kernel, N * 2, gg, grad_theta, align_corners)
 
 
@@ -439,25 +458,34 @@ def affine_grid1d_backward(grad_grid, grad_theta, align_corners):
     _launch(_theta_grad1d_kernel, grad_theta.shape[0] * 2, grad_grid, grad_theta, align_corners)
 
 
-def grid_sample1d_forward(x, grid, out, border, align_corners):
-    """out (N, C, Lo) <- linear interpolation of x (N, C, L) at grid (N, Lo)."""
-    _launch(_sample1d_forward_kernel, out.shape[0] * out.shape[2], x, grid,
-            skip(grid.dtype, 3), out, border, align_corners)
+def grid_sample1d_forward(x, grid, out, border, align_corners, channels_last=False):
+    """out (N, C, Lo) <- linear interpolation of x (N, C, L) at grid (N, Lo);
+    channels_last: x (N, L, C), out (N, Lo, C)."""
+    _launch(_sample1d_forward_kernel, out.shape[0] * grid.shape[1], x, grid,
+            skip(grid.dtype, 3), out, border, align_corners, channels_last)
 
 
-def grid_sample1d_backward(x, grid, grad_out, grad_x, grad_grid, border, align_corners):
-    """grad_x (N, C, L) and grad_grid (N, Lo) of grid_sample1d (size-0: skipped)."""
+def grid_sample1d_backward(x, grid, grad_out, grad_x, grad_grid, border, align_corners,
+                           channels_last=False):
+    """grad_x (N, C, L) and grad_grid (N, Lo) of grid_sample1d (size-0: skipped);
+    channels_last: x, grad_x (N, L, C), grad_out (N, Lo, C)."""
     none = skip(grid.dtype, 3)
-    _backward1d(x, grid, none, grad_out, grad_x, grad_grid, none, border, align_corners)
+    _backward1d(x, grid, none, grad_out, grad_x, grad_grid, none, border, align_corners,
+                channels_last)
 
 
-def affine_grid_sample1d_forward(x, theta, out, border, align_corners):
-    """out (N, C, Lo) <- grid_sample1d(x, affine_grid1d(theta)) without storing the grid."""
-    _launch(_sample1d_forward_kernel, out.shape[0] * out.shape[2], x,
-            skip(theta.dtype, 2), theta, out, border, align_corners)
+def affine_grid_sample1d_forward(x, theta, out, border, align_corners, channels_last=False):
+    """out (N, C, Lo) <- grid_sample1d(x, affine_grid1d(theta)) without storing the grid;
+    channels_last: x (N, L, C), out (N, Lo, C)."""
+    lo = out.shape[1] if channels_last else out.shape[2]
+    _launch(_sample1d_forward_kernel, out.shape[0] * lo, x, skip(theta.dtype, 2), theta, out,
+            border, align_corners, channels_last)
 
 
-def affine_grid_sample1d_backward(x, theta, grad_out, grad_x, grad_theta, border, align_corners):
-    """grad_x (N, C, L) and grad_theta (N, 1, 2) of the fused 1-D op (size-0: skipped)."""
+def affine_grid_sample1d_backward(x, theta, grad_out, grad_x, grad_theta, border, align_corners,
+                                  channels_last=False):
+    """grad_x (N, C, L) and grad_theta (N, 1, 2) of the fused 1-D op (size-0: skipped);
+    channels_last: x, grad_x (N, L, C), grad_out (N, Lo, C)."""
     none = skip(theta.dtype, 2)
-    _backward1d(x, none, theta, grad_out, grad_x, none, grad_theta, border, align_corners)
+    _backward1d(x, none, theta, grad_out, grad_x, none, grad_theta, border, align_corners,
+                channels_last)
