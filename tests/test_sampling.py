@@ -565,17 +565,19 @@ def test_parallel_1d_kernels_equal_the_serial_loop(points):
         theta = np.empty((0, 1, 2), np.float32)
     else:
         grid = np.empty((0, 0), np.float32)
-    for border in (False, True):
+    cl = lambda a: np.ascontiguousarray(a.transpose(0, 2, 1))
+    for border, last in ((False, False), (True, False), (False, True), (True, True)):
+        xs, gos = (cl(x), cl(go)) if last else (x, go)                # channels last or first
         results = []
         for parallel in (True, False):
-            out, gx = np.empty_like(go), np.empty_like(x)
+            out, gx = np.empty_like(gos), np.empty_like(xs)
             gg, gt = np.empty_like(grid), np.empty_like(theta)
             if parallel:
-                G._sample1d_forward(x, grid, theta, out, border, False)
-                G._sample1d_backward(x, grid, theta, go, gx, gg, gt, border, False)
+                G._sample1d_forward(xs, grid, theta, out, border, False, last)
+                G._sample1d_backward(xs, grid, theta, gos, gx, gg, gt, border, False, last)
             else:
-                G._forward1d_block(x, grid, theta, out, border, False, 0, 70)
-                G._backward1d_block(x, grid, theta, go, gx, gg, gt, border, False, 0, 70)
+                G._forward1d_block(xs, grid, theta, out, border, False, last, 0, 70)
+                G._backward1d_block(xs, grid, theta, gos, gx, gg, gt, border, False, last, 0, 70)
             results.append([a.tobytes() for a in (out, gx, gg, gt)])
         assert results[0] == results[1]
 

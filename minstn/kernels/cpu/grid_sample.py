@@ -327,6 +327,71 @@ def _grid_grad1(xp, grad_out, n, off, dpx, gx):
         gx[p] *= dpx[p]
 
 
+# Channels last, x (N, L, C) and out (N, Lo, C): the same steps on rows. The padded buffer is
+# (L+3, C), a point's two taps are whole rows of it, and the gather, scatter and grid
+# gradient run along C contiguous numbers (vectorised). Every number is summed in the
+# order of the channels-first helpers above, so both layouts give the same bits.
+
+@_inline
+def _pad1d_cl(x, n, xp):
+    """xp (L+3, C) <- x[n] (L, C) framed by zero rows: xp[PAD_LO + i, c] = x[n, i, c]."""
+    L = x.shape[1]
+    for i in range(xp.shape[0]):
+        row = xp[i]
+        if PAD_LO <= i < PAD_LO + L:
+            src = x[n, i - PAD_LO]
+            for c in range(row.size):
+                row[c] = src[c]
+        else:
+            for c in range(row.size):
+                row[c] = 0.0
+
+
+@_inline
+def _unpad1d_cl(gp, out, n):
+    """out[n, i, c] <- gp[PAD_LO + i, c]."""
+    for i in range(out.shape[1]):
+        row, dst = gp[PAD_LO + i], out[n, i]
+        for c in range(dst.size):
+            dst[c] = row[c]
+
+
+@_inline
+def _gather1_cl(xp, off, wx, out, n):
+    """out[n, p] (C,) <- linear interpolation of the padded rows xp (L+3, C)."""
+    for p in range(off.size):
+        r0, r1, o = xp[off[p]], xp[off[p] + 1], out[n, p]
+        wx1 = wx[p]
+        wx0 = 1.0 - wx1
+        for c in range(o.size):
+            o[c] = wx0 * r0[c] + wx1 * r1[c]
+
+
+@_inline
+def _scatter1_cl(gp, grad_out, n, off, wx):
+    """gp (L+3, C) <- adjoint of _gather1_cl (gp zeroed here)."""
+    _zero(gp)
+    for p in range(off.size):
+        r0, r1, g = gp[off[p]], gp[off[p] + 1], grad_out[n, p]
+        wx1 = wx[p]
+        wx0 = 1.0 - wx1
+        for c in range(g.size):
+            gc = float(g[c])
+            r0[c] += wx0 * gc
+            r1[c] += wx1 * gc
+
+
+@_inline
+def _grid_grad1_cl(xp, grad_out, n, off, dpx, gx):
+    """gx <- dL/dgrid of each point: sum_c g (v1 - v0), times dpx/dgrid."""
+    for p in range(off.size):
+        r0, r1, g = xp[off[p]], xp[off[p] + 1], grad_out[n, p]
+        s = 0.0
+        for c in range(g.size):
+            s += float(g[c]) * (r1[c] - r0[c])
+        gx[p] = s * dpx[p]
+
+
 # ---- 2-D kernels --------------------------------------------------------------------------
 #
 # grid_sample and affine_grid_sample share one compiled kernel per direction (compile
@@ -554,32 +619,36 @@ def affine_grid1d_backward(grad_grid, grad_theta, align_corners):
 
 
 @numba.njit(cache=True)
-def _forward1d_block(x, grid, theta, out, border, align_corners, n0, n1):
-    """out[n0:n1] of _sample1d_forward, one sample after another."""
-    N, C, L = x.shape
-    P = out.shape[2]
+def _forward1d_block(x, grid, theta, out, border, align_corners, cl, n0, n1):
+    """out[n0:n1] of _sample1d_forward, one sample after another; cl: channels last."""
+    C, L, P = (x.shape[2], x.shape[1], out.shape[1]) if cl else \
+        (x.shape[1], x.shape[2], out.shape[2])
     ts = _base_coords(P, align_corners)
-    xp = np.empty((C, L + PAD))                # x[n], zero-padded
+    xp = np.empty((L + PAD, C)) if cl else np.empty((C, L + PAD))   # x[n], zero-padded
     off = np.empty(P, np.int64)                # left tap of each point
     wx, dpx = np.empty(P), np.empty(P)         # weight of the right tap, dp/dgrid
     for n in range(n0, n1):
-        _pad1d(x, n, xp)
         if theta.shape[0] == 0:                # the points come from grid
             _taps1d_grid(grid, n, L, border, align_corners, off, wx, dpx)
         else:
             _taps1d_theta(theta, n, ts, L, border, align_corners, off, wx, dpx)
-        _gather1(xp, off, wx, out, n)
+        if cl:
+            _pad1d_cl(x, n, xp)
+            _gather1_cl(xp, off, wx, out, n)
+        else:
+            _pad1d(x, n, xp)
+            _gather1(xp, off, wx, out, n)
 
 
 @numba.njit(cache=True)
 def _backward1d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
-                      align_corners, n0, n1):
-    """Samples n0..n1-1 of _sample1d_backward, one after another."""
-    N, C, L = x.shape
-    P = grad_out.shape[2]
+                      align_corners, cl, n0, n1):
+    """Samples n0..n1-1 of _sample1d_backward, one after another; cl: channels last."""
+    C, L, P = (x.shape[2], x.shape[1], grad_out.shape[1]) if cl else \
+        (x.shape[1], x.shape[2], grad_out.shape[2])
     ts = _base_coords(P, align_corners)
-    xp = np.empty((C, L + PAD))                # x[n], zero-padded
-    gp = np.empty((C, L + PAD))                # dL/dx[n], padded
+    xp = np.empty((L + PAD, C)) if cl else np.empty((C, L + PAD))   # x[n], zero-padded
+    gp = np.empty_like(xp)                     # dL/dx[n], padded
     off = np.empty(P, np.int64)                # left tap of each point
     wx, dpx = np.empty(P), np.empty(P)         # weight of the right tap, dp/dgrid
     gx = np.empty(P)                           # dL/dgrid
@@ -589,11 +658,19 @@ def _backward1d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, b
         else:
             _taps1d_theta(theta, n, ts, L, border, align_corners, off, wx, dpx)
         if grad_x.size > 0:
-            _scatter1(gp, grad_out, n, off, wx)
-            _unpad1d(gp, grad_x, n)
+            if cl:
+                _scatter1_cl(gp, grad_out, n, off, wx)
+                _unpad1d_cl(gp, grad_x, n)
+            else:
+                _scatter1(gp, grad_out, n, off, wx)
+                _unpad1d(gp, grad_x, n)
         if grad_grid.size > 0 or grad_theta.size > 0:
-            _pad1d(x, n, xp)
-            _grid_grad1(xp, grad_out, n, off, dpx, gx)
+            if cl:
+                _pad1d_cl(x, n, xp)
+                _grid_grad1_cl(xp, grad_out, n, off, dpx, gx)
+            else:
+                _pad1d(x, n, xp)
+                _grid_grad1(xp, grad_out, n, off, dpx, gx)
         if grad_grid.size > 0:
             for l in range(P):
                 grad_grid[n, l] = gx[l]
@@ -606,80 +683,72 @@ def _backward1d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, b
 
 
 @numba.njit(cache=True, parallel=True)
-def _sample1d_forward(x, grid, theta, out, border, align_corners):
-    """out (N, C, Lo) <- linear interpolation of x at theta's points (at grid if theta is empty)."""
+def _sample1d_forward(x, grid, theta, out, border, align_corners, cl):
+    """out (N, C, Lo) <- linear interpolation of x at theta's points (at grid if theta is
+    empty); cl: x (N, L, C), out (N, Lo, C)."""
     count, size = _blocks(x.shape[0])
     for b in numba.prange(count):
-        _forward1d_block(x, grid, theta, out, border, align_corners,
+        _forward1d_block(x, grid, theta, out, border, align_corners, cl,
                          b * size, min(x.shape[0], (b + 1) * size))
 
 
 @numba.njit(cache=True, parallel=True)
 def _sample1d_backward(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
-                       align_corners):
+                       align_corners, cl):
     """dL/dx, and dL/dtheta or (if theta is empty) dL/dgrid, of _sample1d_forward."""
     count, size = _blocks(x.shape[0])
     for b in numba.prange(count):
         _backward1d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
-                          align_corners, b * size, min(x.shape[0], (b + 1) * size))
+                          align_corners, cl, b * size, min(x.shape[0], (b + 1) * size))
 
 
-def _forward1d(x, grid, theta, out, border, align_corners):
+def _forward1d(x, grid, theta, out, border, align_corners, cl):
     """_sample1d_forward, or the same work on this thread for small outputs or one thread."""
     if out.size >= GRAIN and parallel():
-        _sample1d_forward(x, grid, theta, out, border, align_corners)
+        _sample1d_forward(x, grid, theta, out, border, align_corners, cl)
     else:
-        _forward1d_block(x, grid, theta, out, border, align_corners, 0, x.shape[0])
+        _forward1d_block(x, grid, theta, out, border, align_corners, cl, 0, x.shape[0])
 
 
-def _backward1d(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border, align_corners):
+def _backward1d(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border, align_corners,
+                cl):
     """_sample1d_backward, or the same work on this thread for small outputs or one thread."""
     if grad_out.size >= GRAIN and parallel():
         _sample1d_backward(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
-                           align_corners)
+                           align_corners, cl)
     else:
         _backward1d_block(x, grid, theta, grad_out, grad_x, grad_grid, grad_theta, border,
-                          align_corners, 0, x.shape[0])
+                          align_corners, cl, 0, x.shape[0])
 
 
-# channels_last: x (N, L, C) and out (N, Lo, C), as time series come (one row per time
-# step). The kernels above run on their (N, C, L) views, transposed without a copy: Numba
-# compiles them once more for strided arrays, and every number is computed as for the
-# channels-first arrays, in the same order (the same bits). What it saves is the two
-# permute copies around the sampler (docs/performance.md).
-
-def _channels_first(a, channels_last):
-    """a (N, L, C) as its (N, C, L) view if channels_last, else a."""
-    return a.transpose(0, 2, 1) if channels_last else a
-
+# channels_last: x (N, L, C) and out (N, Lo, C), one row per time step as time series come
+# (the channels-last helpers above); the same numbers as the channels-first arrays permuted.
 
 def grid_sample1d_forward(x, grid, out, border, align_corners, channels_last=False):
     """out (N, C, Lo) <- linear interpolation of x (N, C, L) at grid (N, Lo);
     channels_last: x (N, L, C), out (N, Lo, C)."""
-    x, out = _channels_first(x, channels_last), _channels_first(out, channels_last)
-    _forward1d(x, grid, np.empty((0, 1, 2), grid.dtype), out, border, align_corners)
+    _forward1d(x, grid, np.empty((0, 1, 2), grid.dtype), out, border, align_corners,
+               channels_last)
 
 
 def grid_sample1d_backward(x, grid, grad_out, grad_x, grad_grid, border, align_corners,
                            channels_last=False):
     """grad_x (N, C, L) and grad_grid (N, Lo) of grid_sample1d (size-0: skipped);
     channels_last: x, grad_x (N, L, C), grad_out (N, Lo, C)."""
-    x, grad_out, grad_x = (_channels_first(a, channels_last) for a in (x, grad_out, grad_x))
     _backward1d(x, grid, np.empty((0, 1, 2), grid.dtype), grad_out, grad_x, grad_grid,
-                np.empty((0, 1, 2), grid.dtype), border, align_corners)
+                np.empty((0, 1, 2), grid.dtype), border, align_corners, channels_last)
 
 
 def affine_grid_sample1d_forward(x, theta, out, border, align_corners, channels_last=False):
     """out (N, C, Lo) <- grid_sample1d(x, affine_grid1d(theta)) without storing the grid;
     channels_last: x (N, L, C), out (N, Lo, C)."""
-    x, out = _channels_first(x, channels_last), _channels_first(out, channels_last)
-    _forward1d(x, np.empty((0, 0), theta.dtype), theta, out, border, align_corners)
+    _forward1d(x, np.empty((0, 0), theta.dtype), theta, out, border, align_corners,
+               channels_last)
 
 
 def affine_grid_sample1d_backward(x, theta, grad_out, grad_x, grad_theta, border, align_corners,
                                   channels_last=False):
     """grad_x (N, C, L) and grad_theta (N, 1, 2) of the fused 1-D op (size-0: skipped);
     channels_last: x, grad_x (N, L, C), grad_out (N, Lo, C)."""
-    x, grad_out, grad_x = (_channels_first(a, channels_last) for a in (x, grad_out, grad_x))
     _backward1d(x, np.empty((0, 0), theta.dtype), theta, grad_out, grad_x,
-                np.empty((0, 0), theta.dtype), grad_theta, border, align_corners)
+                np.empty((0, 0), theta.dtype), grad_theta, border, align_corners, channels_last)
