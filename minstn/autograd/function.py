@@ -113,4 +113,5 @@ class Function:
             return Tensor._wrap(out, device, node, 0)
         return tuple(Tensor._wrap(o, device, node, i) for i, o in enumerate(outs))
 
+
 from .tensor import Tensor  # noqa: E402  (tensor.py imports this module first)
