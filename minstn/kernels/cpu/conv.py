@@ -289,6 +289,15 @@ def _backward_lanes(x, w2, grad_out, grad_x, gw2, chunk, kh, kw, sh, sw, ph, pw,
                         gw2[o, kk] += gw_parts[i - w0, kk, o]
 
 
+def _conv1d_path(x, w, kh, sh, sw, ph):
+    """The module that runs this layer as a conv1d on (N, C, 1, L) views (winograd1d for three
+    taps and enough channels, else conv1d), or None if it runs here."""
+    c_in, o_n, kw = w.shape[1], w.shape[0], w.shape[3]
+    if not conv1d.applies(x.shape[2], c_in, kh, sh, sw, ph):
+        return None
+    return winograd1d if winograd1d.applies(c_in, o_n, kw) else conv1d
+
+
 def conv2d_forward(x, w, b, out, sh, sw, ph, pw):
     """out = conv2d(x, w) + b: PyTorch's cross-correlation with stride and zero padding.
 
@@ -300,8 +309,8 @@ def conv2d_forward(x, w, b, out, sh, sw, ph, pw):
     kh, kw = w.shape[2], w.shape[3]
     if winograd.applies(w.shape[1], kh, kw, sh, sw):
         return winograd.conv_forward(x, w, b, out, ph, pw)
-    if conv1d.applies(x.shape[2], w.shape[1], kh, sh, sw, ph):         # (N, C, 1, L) views
-        path = winograd1d if winograd1d.applies(w.shape[1], o_n, kw) else conv1d
+    path = _conv1d_path(x, w, kh, sh, sw, ph)
+    if path is not None:                                       # on (N, C, 1, L) views
         return path.conv1d_forward(x.reshape(n, x.shape[1], x.shape[3]),
                                    w.reshape(o_n, w.shape[1], kw), b,
                                    out.reshape(n, o_n, wo), pw)
@@ -328,9 +337,9 @@ def conv2d_backward(x, w, grad_out, grad_x, grad_w, grad_b, sh, sw, ph, pw):
         return
     if winograd.applies(w.shape[1], kh, kw, sh, sw):
         return winograd.conv_backward(x, w, grad_out, grad_x, grad_w, ph, pw)
-    if conv1d.applies(x.shape[2], w.shape[1], kh, sh, sw, ph):         # (N, C, 1, L) views
+    path = _conv1d_path(x, w, kh, sh, sw, ph)
+    if path is not None:                                       # on (N, C, 1, L) views
         c_in = w.shape[1]
-        path = winograd1d if winograd1d.applies(c_in, o_n, kw) else conv1d
         return path.conv1d_backward(
             x.reshape(n, c_in, x.shape[3]), w.reshape(o_n, c_in, kw), grad_out.reshape(n, o_n, wo),
             grad_x.reshape(n, c_in, x.shape[3]) if grad_x.size > 0 else grad_x.reshape(0, 0, 0),

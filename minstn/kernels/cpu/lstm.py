@@ -130,7 +130,7 @@ def _recur(h0, c0, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hp, n0, n1):
     once gates holds every step's x_t W_ih^T; see _forward_serial. The arrays come whole
     and a lane indexes its rows: a view of a block of the second axis would be a strided
     array to Numba, and its loops would not vectorise."""
-    T, N, G = gates.shape
+    T, G = gates.shape[0], gates.shape[2]
     H = G // 4
     nb = n1 - n0
     h_n[n0:n1] = h0[n0:n1]                       # running h_{t-1}, ends as h_T
