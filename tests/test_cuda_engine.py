@@ -223,7 +223,7 @@ def _stcnn():
 
 
 def test_small_stcnn_same_loss_curve_on_both_devices():
-    from minstn import nn, optim
+    from minstn import optim
     import minstn.functional as F
     minstn.random.manual_seed(0)
     r = np.random.default_rng(7)

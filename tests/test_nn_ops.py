@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import minstn
 from minstn import Tensor, gradcheck
 from minstn.ops.activation import dropout, relu, sigmoid, tanh
 from minstn.ops.linear import linear
