@@ -14,6 +14,8 @@ the grid, and so theta receives gradients through the grid.
 `affine_grid1d` / `grid_sample1d` / `affine_grid_sample1d` are the same ops along one
 axis (linear interpolation of sequences (N, C, L)), for time series. On a
 height-1 image they give exactly the numbers of the 2-D ops (see `grid_sample1d`).
+The two 1-D samplers also take sequences one row per step, (N, L, C), with
+channels_last=True, and return (N, L_out, C).
 
 Non-finite coordinates: a grid point whose x or y is NaN or ±inf (given, or
 computed from a theta containing NaN / inf) samples 0 and gets gradient 0, for the
