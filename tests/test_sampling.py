@@ -377,6 +377,10 @@ def test_1d_channels_last_checks_its_shapes():
     assert affine_grid_sample1d(x, theta, (2, 7, 3), channels_last=True).shape == (2, 7, 3)
     with pytest.raises(ValueError, match="channels"):
         affine_grid_sample1d(x, theta, (2, 7, 4), channels_last=True)
+    with pytest.raises(ValueError, match=r"out_size\[2\] \(channels\).*got \(2, 7, 4\)"):
+        affine_grid_sample1d(x, theta, (2, 7, 4), channels_last=True)   # names the size given
+    with pytest.raises(ValueError, match="positive spatial sizes"):
+        affine_grid_sample1d(x, theta, (2, 0, 3), channels_last=True)
     with pytest.raises(TypeError, match="channels_last must be a bool"):
         affine_grid_sample1d(x, theta, channels_last="yes")
     with pytest.raises(ValueError, match=r"\(N, L, C\)"):

@@ -59,35 +59,39 @@ def _border(padding_mode):
     return padding_mode == "border"
 
 
-def _size(name, size, n, ndim):
-    """A torch-style size (N, C, *spatial) of `ndim` positive ints whose N is n."""
-    what = "(N, C, H, W)" if ndim == 4 else "(N, C, L)"
+def _size(name, size, n, ndim, channels_last=False):
+    """A torch-style size (N, C, *spatial) of `ndim` positive ints whose N is n; (N, L, C) for
+    a 1-D size channels last."""
+    what = "(N, C, H, W)" if ndim == 4 else "(N, L, C)" if channels_last else "(N, C, L)"
     if (not isinstance(size, (tuple, list)) or len(size) != ndim
             or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in size)):
         raise ValueError(f"{name} must be a tuple {what} of {ndim} ints, got {size!r}")
     size = tuple(int(s) for s in size)
     if size[0] != n:
         raise ValueError(f"{name}[0] (batch size) must equal theta's batch size {n}, got {size}")
-    if any(s < 1 for s in size[2:]) or size[1] < 0:
+    channels, spatial = (size[2], size[1:2]) if channels_last else (size[1], size[2:])
+    if any(s < 1 for s in spatial) or channels < 0:
         raise ValueError(f"{name} must have positive spatial sizes, got {size}")
     return size
 
 
-def _out_size(out_size, x_shape, ndim):
-    """Output spatial size of the fused ops: None (input's), spatial tuple or full size."""
+def _out_size(out_size, x_shape, ndim, channels_last=False):
+    """Output spatial size of the fused ops: None (input's), spatial tuple or full size
+    (x_shape and a full size (N, L, C) if channels_last)."""
     spatial = ndim - 2
+    ch = 2 if channels_last else 1                     # the channel axis
     if out_size is None:
-        return tuple(x_shape[2:])
+        return tuple(x_shape[1:2] if channels_last else x_shape[2:])
     if spatial == 1 and isinstance(out_size, numbers.Integral) and not isinstance(out_size, bool):
         out_size = (int(out_size),)
     if isinstance(out_size, (tuple, list)) and len(out_size) == ndim:
-        full = _size("out_size", out_size, x_shape[0], ndim)
-        if full[1] != x_shape[1]:
-            raise ValueError(f"out_size[1] (channels) must equal input's {x_shape[1]}, "
+        full = _size("out_size", out_size, x_shape[0], ndim, channels_last)
+        if full[ch] != x_shape[ch]:
+            raise ValueError(f"out_size[{ch}] (channels) must equal input's {x_shape[ch]}, "
                              f"got {tuple(out_size)}")
-        return full[2:]
+        return full[1:2] if channels_last else full[2:]
     what = "(H_out, W_out) or (N, C, H_out, W_out)" if spatial == 2 else \
-        "L_out, (L_out,) or (N, C, L_out)"
+        "L_out, (L_out,) or (N, L_out, C)" if channels_last else "L_out, (L_out,) or (N, C, L_out)"
     if (not isinstance(out_size, (tuple, list)) or len(out_size) != spatial
             or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
                        for s in out_size)):
@@ -294,12 +298,6 @@ def affine_grid1d(theta, size, align_corners=False):
     return AffineGrid1d.apply(theta, size[2], _flag("align_corners", align_corners))
 
 
-def _channels_first_shape(input, channels_last):
-    """input's shape as (N, C, L), for the checks; it is (N, L, C) if channels_last."""
-    n, a, b = input.shape
-    return (n, b, a) if channels_last else (n, a, b)
-
-
 def grid_sample1d(input, grid, padding_mode="zeros", align_corners=False, channels_last=False):
     """Linear interpolation of sequences at normalised points: grid_sample along one axis.
 
@@ -341,9 +339,6 @@ def affine_grid_sample1d(input, theta, out_size=None, padding_mode="zeros", alig
     _input(input, 3, channels_last)
     _theta(theta, 1, 2)
     _same_batch("theta", theta, input)
-    shape = _channels_first_shape(input, channels_last)
-    if channels_last and isinstance(out_size, (tuple, list)) and len(out_size) == 3:
-        out_size = (out_size[0], out_size[2], out_size[1])          # (N, C, L_out) to check
-    (length,) = _out_size(out_size, shape, 3)
+    (length,) = _out_size(out_size, input.shape, 3, channels_last)
     return AffineGridSample1d.apply(input, theta, (length,), border,
                                     _flag("align_corners", align_corners), channels_last)
