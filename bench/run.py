@@ -593,7 +593,16 @@ def machine_info(args):
             "numba_threading_layer": layer,
             "torch_threads": torch.get_num_threads() if torch is not None else None,
             "numba_disable_jit": os.environ.get("NUMBA_DISABLE_JIT", "0"),
-            "load_average": os.getloadavg()}
+            "minstn_blas": _blas_described(), "load_average": os.getloadavg()}
+
+
+def _blas_described():
+    """The library minstn's kernels run their products on (kernels/cpu/_gemm.py)."""
+    try:
+        from minstn.kernels.cpu import _blas
+    except ImportError:
+        return None
+    return _blas.describe()
 
 
 def _ms(s):

@@ -278,7 +278,9 @@ def main(argv=None):
                 "ratio": ratio, "verdict": "pass" if ratio >= TARGET else "FAIL",
                 "malloc_kept": kept, "numba_threading_layer": layers,
                 "max_rel_diff_outputs": float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))})
-    res["machine"] = {"cpu": _cpu(), "python": platform.python_version(), "commit": _commit()}
+    from minstn.kernels.cpu import _blas
+    res["machine"] = {"cpu": _cpu(), "python": platform.python_version(), "commit": _commit(),
+                      "minstn_blas": _blas.describe()}
     table = markdown(res)
     print(table)
     if args.json:

@@ -53,12 +53,15 @@ def environment() -> dict:
     import scipy
 
     from . import __version__
+    from .kernels.cpu import _blas
     return {
         "minstn": __version__, "git_commit": git_commit(), "python": platform.python_version(),
         "numpy": numpy.__version__, "numba": numba.__version__, "scipy": scipy.__version__,
         "numba_threads": numba.get_num_threads(), "cpu": cpu_model(), "cores": os.cpu_count(),
+        "blas": _blas.describe(),
         "thread_env": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                                  "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER")
+                                                  "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER",
+                                                  "MINSTN_BLAS")
                        if k in os.environ},
         "platform": platform.platform(), "date": _dt.datetime.now().isoformat(timespec="seconds"),
     }

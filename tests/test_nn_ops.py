@@ -20,6 +20,10 @@ def test_linear_gradcheck_and_reference(device, make64, host, rng):
     gradcheck(linear, [x, w, None])
     x3 = make64(rng.standard_normal((2, n // 2, i)), device=device)  # leading axes: batch axes
     gradcheck(linear, [x3, w, b])
+    x_data = make64(host(x), requires_grad=False, device=device)  # a first layer's input
+    gradcheck(linear, [x_data, w, b])
+    w_fixed = make64(host(w), requires_grad=False, device=device)
+    gradcheck(linear, [x, w_fixed, None])
     np.testing.assert_allclose(host(linear(x, w, b)), host(x) @ host(w).T + host(b),
                                rtol=1e-12)
 

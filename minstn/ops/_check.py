@@ -32,8 +32,9 @@ def c(a):
     return backend("cuda").contiguous(a)
 
 
-def empty(dtype, device="cpu"):
-    """A length-0 array on `device`: tells a kernel to skip an optional input or gradient."""
+def empty(dtype, device="cpu", ndim=1):
+    """A size-0 array of `ndim` axes on `device`: tells a kernel to skip an optional input
+    or gradient (give it the skipped array's ndim, so that the kernel types as for a real one)."""
     if device == "cpu":
-        return np.zeros(0, dtype)
-    return backend(device).skip(dtype)
+        return np.zeros((0,) * ndim, dtype)
+    return backend(device).skip(dtype, ndim)

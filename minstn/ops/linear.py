@@ -25,8 +25,8 @@ class Linear(Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         be = backend(ctx.device)
         g2 = c(g).reshape(x2.shape[0], w.shape[0])    # (N, O)
-        gx = be.empty_like(x2) if need_x else empty(x2.dtype, ctx.device)
-        gw = be.empty_like(w) if need_w else empty(w.dtype, ctx.device)
+        gx = be.empty_like(x2) if need_x else empty(x2.dtype, ctx.device, 2)
+        gw = be.empty_like(w) if need_w else empty(w.dtype, ctx.device, 2)
         gb = be.empty((w.shape[0],), w.dtype) if need_b else empty(w.dtype, ctx.device)
         be.linear_backward(x2, w, g2, gx, gw, gb)
         return (gx.reshape(ctx.x_shape) if need_x else None,

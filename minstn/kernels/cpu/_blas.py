@@ -1,9 +1,9 @@
-"""The thread count of the BLAS that Numba's np.dot calls, read and set at run time.
+"""The thread count of the BLAS the kernels call, read and set at run time.
 
-Numba compiles np.dot into calls to SciPy's BLAS (scipy.linalg.cython_blas), which in
-SciPy's wheels is a private OpenBLAS build (`libscipy_openblas`), separate from NumPy's.
-Its thread count is fixed by OPENBLAS_NUM_THREADS when it loads, but OpenBLAS exports
-functions to read and change it, and this module finds them.
+The kernels' matrix products go through `_gemm.gemm` to one of two OpenBLAS libraries:
+NumPy's, or SciPy's (the one Numba's np.dot calls); `_gemm.LIBRARY` says which. Each has
+its thread count fixed by OPENBLAS_NUM_THREADS when it loads, but OpenBLAS exports
+functions to read and change it, and this module finds them in that library.
 
 Why minstn needs them: a multi-threaded OpenBLAS called from two threads at once is
 slow (its two callers queue for one thread pool: eight 64 x 800 by 800 x 640 products
@@ -19,13 +19,18 @@ import ctypes
 import glob
 import os
 
-_lib = None          # (get, set) ctypes functions, or () if not found
-_PREFIXES = ("scipy_openblas_", "scipy_openblas64_", "openblas_")
+from . import _gemm
+
+_lib = None          # (get, set, config) ctypes functions, or () if not found
+# (prefix, suffix) of the thread functions: NumPy's ILP64 build, SciPy's, a plain OpenBLAS
+_NAMES = (("scipy_openblas_", "64_"), ("scipy_openblas64_", ""), ("scipy_openblas_", ""),
+          ("openblas_", ""))
 
 
 def _candidates():
-    """Paths of loaded shared libraries whose name says OpenBLAS, SciPy's first."""
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the library Numba calls)
+    """Paths of the loaded shared libraries whose name says OpenBLAS and that belong to the
+    package (NumPy or SciPy) whose library `_gemm` calls."""
+    import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's library)
     paths = []
     try:
         with open("/proc/self/maps") as f:
@@ -37,7 +42,8 @@ def _candidates():
     except OSError:
         import scipy
         paths = glob.glob(os.path.join(os.path.dirname(scipy.__file__) + ".libs", "*openblas*"))
-    return sorted(paths, key=lambda p: "scipy.libs" not in p and "scipy/" not in p)
+    numpy = _gemm.LIBRARY == "numpy"
+    return [p for p in paths if ("numpy" in p) == numpy]
 
 
 def _find():
@@ -49,20 +55,31 @@ def _find():
                 lib = ctypes.CDLL(path)          # the loaded copy: dlopen counts references
             except OSError:
                 continue
-            for prefix in _PREFIXES:
-                get = getattr(lib, prefix + "get_num_threads", None)
-                put = getattr(lib, prefix + "set_num_threads", None)
+            for prefix, suffix in _NAMES:
+                get = getattr(lib, prefix + "get_num_threads" + suffix, None)
+                put = getattr(lib, prefix + "set_num_threads" + suffix, None)
+                conf = getattr(lib, prefix + "get_config" + suffix, None)
                 if get is not None and put is not None:
                     get.restype, get.argtypes = ctypes.c_int, []
                     put.restype, put.argtypes = None, [ctypes.c_int]
-                    _lib = (get, put)
+                    if conf is not None:
+                        conf.restype, conf.argtypes = ctypes.c_char_p, []
+                    _lib = (get, put, conf)
                     return _lib
     return _lib
 
 
 def found() -> bool:
-    """True if the thread count of Numba's BLAS can be read and set."""
+    """True if the thread count of the kernels' BLAS can be read and set."""
     return bool(_find())
+
+
+def describe() -> str:
+    """Which library the kernels' products run on, and its build (for a run's record):
+    e.g. "numpy: OpenBLAS 0.3.31.188.0 USE64BITINT DYNAMIC_ARCH NO_AFFINITY Haswell ..."."""
+    lib = _find()
+    conf = lib[2]().decode().strip() if lib and lib[2] is not None else "unknown build"
+    return f"{_gemm.LIBRARY}: {conf}"
 
 
 def threads() -> int:

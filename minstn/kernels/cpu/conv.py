@@ -36,6 +36,7 @@ import numpy as np
 from numba import njit, prange, uint64 as _u
 
 from . import conv1d, winograd, winograd1d
+from ._gemm import gemm
 from ._threads import drive, parallel, wave
 
 # A batch runs in chunks of samples whose im2col buffer (K, nc*P) has at most
@@ -153,7 +154,7 @@ def _forward_chunk(x, w2, b, out, n0, nc, cols_buf, res_buf, kh, kw, sh, sw, ph,
     cols = cols_buf[:k * nc * p].reshape(k, nc * p)            # (K, nc*P)
     res = res_buf[:o_n * nc * p].reshape(o_n, nc * p)          # (O, nc*P)
     _im2col(x, n0, cols, kh, kw, sh, sw, ph, pw, ho, wo)
-    np.dot(w2, cols, res)
+    gemm(w2, False, cols, False, res)
     _chunk_out(res, b, out, n0)
 
 
@@ -170,9 +171,9 @@ def _backward_chunk(x, w2, grad_out, grad_x, gw_chunk, n0, nc, cols_buf, g_buf,
     _chunk_grad(grad_out, n0, g)
     if gw_chunk.size > 0:
         _im2col(x, n0, cols, kh, kw, sh, sw, ph, pw, ho, wo)
-        np.dot(cols, g.T, gw_chunk)                            # (K, O)
+        gemm(cols, False, g, True, gw_chunk)                   # (K, O)
     if grad_x.size > 0:
-        np.dot(w2.T, g, cols)                                  # (K, nc*P)
+        gemm(w2, True, g, False, cols)                         # (K, nc*P)
         _col2im(cols, n0, grad_x, kh, kw, sh, sw, ph, pw, ho, wo)
 
 

@@ -44,6 +44,7 @@ threads.
 import numpy as np
 from numba import njit, prange, uint64 as _u
 
+from ._gemm import gemm
 from ._threads import drive, wave
 
 # Fewer input channels than this stay on im2col: each of the k products has C as its inner
@@ -113,10 +114,10 @@ def _forward_chunk(x, wt, b, out, n0, nc, p, xb_buf, y_buf, tmp_buf):
     y = y_buf[:m_rows * o_n].reshape(m_rows, o_n)
     tmp = tmp_buf[:m_rows * o_n].reshape(m_rows, o_n)
     channels_last(x, n0, p, lp, xb)
-    np.dot(xb[0:m_rows], wt[0], y)                             # tap 0
+    gemm(xb[0:m_rows], False, wt[0], False, y)                # tap 0
     yf, tf = y.reshape(-1), tmp.reshape(-1)
     for i in range(1, k):                                      # + taps 1 .. k-1, in order
-        np.dot(xb[i:i + m_rows], wt[i], tmp)
+        gemm(xb[i:i + m_rows], False, wt[i], False, tmp)
         for q in range(_u(yf.size)):
             yf[q] += tf[q]
     for m in range(nc):
@@ -179,14 +180,14 @@ def _backward_chunk(x, w3, grad_out, grad_x, gw_chunk, n0, nc, p, xb_buf, g_buf,
         xb = xb_buf[:nc * lp * c_in].reshape(nc * lp, c_in)
         channels_last(x, n0, p, lp, xb)
         for i in range(k):
-            np.dot(g.T, xb[i:i + m_rows], gw_chunk[i])         # (O, C)
+            gemm(g, True, xb[i:i + m_rows], False, gw_chunk[i])  # (O, C)
     if grad_x.size > 0:
         acc = a_buf[:nc * lp * c_in].reshape(nc * lp, c_in)   # d xb
         tmp = t_buf[:m_rows * c_in].reshape(m_rows, c_in)
         acc[:] = 0
         tf = tmp.reshape(-1)
         for i in range(k):                                     # taps in order
-            np.dot(g, w3[i], tmp)                              # (M, C)
+            gemm(g, False, w3[i], False, tmp)                  # (M, C)
             af = acc[i:i + m_rows].reshape(-1)
             for q in range(_u(tf.size)):
                 af[q] += tf[q]

@@ -42,6 +42,7 @@ Nothing is allocated inside the time loops.
 import numpy as np
 from numba import njit, prange
 
+from ._gemm import gemm
 from ._threads import drive
 
 from .._scalar import lstm_cell_backward, sigmoid_e, tanh_e
@@ -143,7 +144,7 @@ def _recur(h0, c0, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hp, n0, n1):
     k[2 * H:3 * H] = 2.0
     one = k[0]                                   # 1 in the dtype (a literal 1.0 is float64)
     for t in range(T):
-        np.dot(h_n[n0:n1], w_hh.T, out=a)        # h_{t-1} W_hh^T  (nb, 4H)
+        gemm(h_n[n0:n1], False, w_hh, True, a)  # h_{t-1} W_hh^T  (nb, 4H)
         for n in range(n0, n1):
             at, gt, et = a[n - n0], gates[t, n], e[n - n0]     # (4H,) rows
             for j in range(G):
@@ -184,7 +185,7 @@ def _forward_serial(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, 
     """
     T, N, G = gates.shape
     _swap_leading(x, xt)                         # xt (T, N, D)
-    np.dot(xt.reshape(T * N, xt.shape[2]), w_ih.T, out=gates.reshape(T * N, G))
+    gemm(xt.reshape(T * N, xt.shape[2]), False, w_ih, True, gates.reshape(T * N, G))
     _recur(h0, c0, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hp, 0, N)
 
 
@@ -209,7 +210,7 @@ def _bptt_samples(c0, w_hh, gates, cs, tcs, grad_out, grad_h_n, grad_c_n, grad_h
                     got[j] + dh[j], dc[j])
                 gt[j], gt[H + j], gt[2 * H + j], gt[3 * H + j] = dai, daf, dag, dao
                 dc[j] = dcp
-        np.dot(gates[t, n0:n1], w_hh, out=grad_h0[n0:n1])     # dh_{t-1} = dA_t W_hh
+        gemm(gates[t, n0:n1], False, w_hh, False, grad_h0[n0:n1])  # dh_{t-1} = dA_t W_hh
 
 
 @njit(cache=True)
@@ -232,16 +233,16 @@ def _step_products(dA, w_ih, xt, hp, gxt, grad_x, grad_w_ih, grad_w_hh):
     rows, D, H = tb * N, xt.shape[2], hp.shape[2]
     d2 = dA.reshape(rows, G)                     # rows in (t, n) order
     if grad_x.size > 0:
-        np.dot(d2, w_ih, out=gxt.reshape(rows, D))
+        gemm(d2, False, w_ih, False, gxt.reshape(rows, D))
         _swap_leading(gxt, grad_x)
     if grad_w_ih.size > 0:
         grad_w_ih[:] = 0                         # (stays 0 for a block without steps)
         if rows > 0:
-            np.dot(d2.T, xt.reshape(rows, D), out=grad_w_ih)
+            gemm(d2, True, xt.reshape(rows, D), False, grad_w_ih)
     if grad_w_hh.size > 0:
         grad_w_hh[:] = 0
         if rows > 0:
-            np.dot(d2.T, hp.reshape(rows, H), out=grad_w_hh)
+            gemm(d2, True, hp.reshape(rows, H), False, grad_w_hh)
 
 
 @njit(cache=True, error_model="numpy")
@@ -277,8 +278,8 @@ def _forward_lanes(x, h0, c0, w_ih, w_hh, bias, out, h_n, c_n, gates, cs, tcs, h
     for lane in prange(lanes):                   # x_t W_ih^T for a block of steps
         t0, t1 = lane * T // lanes, (lane + 1) * T // lanes
         _swap_leading(x[:, t0:t1], xt[t0:t1])
-        np.dot(xt[t0:t1].reshape((t1 - t0) * N, D), w_ih.T,
-               out=gates[t0:t1].reshape((t1 - t0) * N, G))
+        gemm(xt[t0:t1].reshape((t1 - t0) * N, D), False, w_ih, True,
+             gates[t0:t1].reshape((t1 - t0) * N, G))
     for lane in prange(lanes):                   # all steps for a block of samples
         _recur(h0, c0, w_hh, bias, out, h_n, c_n, gates, cs, tcs, hp,
                lane * N // lanes, (lane + 1) * N // lanes)

@@ -44,6 +44,7 @@ from numba import njit, prange
 
 from . import winograd5 as w5
 from ._channels_last import pack, unpack
+from ._gemm import gemm
 from ._threads import drive, wave
 
 # A chunk's transformed tiles (16, nc*T, max(C, O)) hold at most this many entries (768 KiB
@@ -322,7 +323,7 @@ def _forward_chunk(x, u, b, out, n0, nc, v_buf, m_buf, ph, pw):
     else:
         w5.input_tiles(x, n0, nc, v, ph, pw, th, tw)
     for xi in range(aa):
-        np.dot(v[xi, :t], u[xi], mt[xi, :t])                   # (T, C) @ (C, O)
+        gemm(v[xi, :t], False, u[xi], False, mt[xi, :t])      # (T, C) @ (C, O)
     if aa == 16:
         _output_tiles(mt, b, out, n0, nc)
     else:
@@ -348,10 +349,10 @@ def _backward_chunk(x, ut, grad_out, grad_x, gu_chunk, n0, nc, v_buf, m_buf, ph,
         else:
             w5.input_tiles(x, n0, nc, v, ph, pw, th, tw)
         for xi in range(aa):
-            np.dot(v[xi, :t].T, gm[xi, :t], gu_chunk[xi])      # (C, T) @ (T, O)
+            gemm(v[xi, :t], True, gm[xi, :t], False, gu_chunk[xi])  # (C, T) @ (T, O)
     if grad_x.size > 0:
         for xi in range(aa):
-            np.dot(gm[xi, :t], ut[xi], v[xi, :t])              # (T, O) @ (O, C)
+            gemm(gm[xi, :t], False, ut[xi], False, v[xi, :t])  # (T, O) @ (O, C)
         if aa == 16:
             _input_tiles_adjoint(v, n0, nc, grad_x, ph, pw, th, tw)
         else:

@@ -37,6 +37,7 @@ results are the same on any number of threads.
 import numpy as np
 from numba import njit, prange
 
+from ._gemm import gemm
 from ._threads import drive, wave
 from .conv1d import SMALL_PRODUCT, channels_last, from_channels_last
 
@@ -106,7 +107,7 @@ def _forward_chunk(x, u, b, out, n0, nc, p, s_n, xb_buf, v_buf, m_buf):
     channels_last(x, n0, p, rows, xb)
     _input_points(xb, nc, rows, s_n, v)
     for j in range(4):
-        np.dot(v[j], u[j], mm[j])                              # M_j = V_j @ U_j
+        gemm(v[j], False, u[j], False, mm[j])                 # M_j = V_j @ U_j
     bias = b.shape[0] > 0
     for m in range(nc):
         for s in range(s_n):
@@ -148,10 +149,10 @@ def _backward_chunk(x, u_t, grad_out, grad_x, du_chunk, n0, nc, p, s_n, xb_buf, 
         channels_last(x, n0, p, rows, xb)
         _input_points(xb, nc, rows, s_n, v)
         for j in range(4):
-            np.dot(v[j].T, dm[j], du_chunk[j])                 # dU_j = V_j^T @ dM_j
+            gemm(v[j], True, dm[j], False, du_chunk[j])        # dU_j = V_j^T @ dM_j
     if grad_x.size > 0:
         for j in range(4):
-            np.dot(dm[j], u_t[j], v[j])                        # dV_j = dM_j @ U_j^T
+            gemm(dm[j], False, u_t[j], False, v[j])            # dV_j = dM_j @ U_j^T
         acc = a_buf[:nc * rows * c_in].reshape(nc * rows, c_in)  # d xb
         acc[:] = 0
         for m in range(nc):                                    # B dV, pair by pair
