@@ -33,7 +33,7 @@ SOURCES = {
                     "results/rts/e24-3seeds/results.json",
                     "results/rts/e24-loc2-3seeds/results.json",
                     "results/rts/e24-loc0.1-stcnn/results.json"],
-    "timeseries": "results/timeseries/lstm-timemajor-10seeds/results.json",
+    "timeseries": "results/timeseries/numpy-blas-10seeds/results.json",
     # experiment 2: one run per seed, the same command and step count
     "addition": ["results/addition/steps18519-seed0/results.json",
                  "results/addition/steps18519-seed1/results.json",
