@@ -1,4 +1,4 @@
-"""Who uses the cores: the BLAS thread count under np.dot, and minstn's claim on it."""
+"""Who uses the cores: the thread count of the kernels' BLAS, and minstn's claim on it."""
 import importlib.util
 import os
 import subprocess
@@ -8,7 +8,7 @@ import pytest
 
 from minstn.kernels.cpu import _blas, _threads
 
-needs_blas = pytest.mark.skipif(not _blas.found(), reason="no OpenBLAS under Numba's np.dot")
+needs_blas = pytest.mark.skipif(not _blas.found(), reason="no OpenBLAS under the kernels' gemm")
 
 
 @needs_blas

@@ -23,4 +23,4 @@ from .array import (empty, zeros, empty_like, zeros_like, ones_like, full, conti
 from .optim import sgd_update, adam_update
 from . import _threads
 
-_threads.claim_cores()     # several Numba threads: the BLAS under np.dot on one (_threads.py)
+_threads.claim_cores()     # several Numba threads: the kernels' BLAS on one (_threads.py)

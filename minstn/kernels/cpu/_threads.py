@@ -9,10 +9,10 @@ conv and the LSTM take their parallel driver only when Numba has more than one t
 
 With more than one Numba thread, minstn shares the cores out itself (conv runs lanes of
 im2col chunks, the LSTM lanes of samples, each with its own matrix products) and the BLAS
-under np.dot runs on one thread (`claim_cores`, called when the kernels load). A
-multi-threaded BLAS would fight those lanes twice over: called from two threads at once its
-callers queue for one thread pool, and between calls its idle threads keep spinning on the
-cores the lanes need (`_blas`).
+under the kernels' products (`_gemm.gemm`) runs on one thread (`claim_cores`, called when
+the kernels load). A multi-threaded BLAS would fight those lanes twice over: called from
+two threads at once its callers queue for one thread pool, and between calls its idle
+threads keep spinning on the cores the lanes need (`_blas`).
 """
 import numba
 
@@ -61,6 +61,6 @@ def drive(units, serial, in_lanes, *args, lanes_args=()):
 
 
 def claim_cores() -> None:
-    """With several Numba threads, put the BLAS that Numba calls on one thread."""
+    """With several Numba threads, put the kernels' BLAS (`_gemm.LIBRARY`) on one thread."""
     if parallel() and _blas.threads() > 1:
         _blas.set_threads(1)
