@@ -114,3 +114,12 @@ def test_both_libraries_give_the_kernels_the_same_numbers(tmp_path):
             assert library == _gemm.LIBRARY
         assert found == str(_blas.found())          # its thread controls, as here
     np.testing.assert_allclose(results["scipy"], results["default"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(config.DISABLE_JIT, reason="the library binding is the jitted path's")
+def test_an_unknown_blas_choice_is_refused_with_the_choices():
+    env = dict(os.environ, MINSTN_BLAS="mkl")
+    out = subprocess.run([sys.executable, "-c", "import minstn.kernels.cpu"], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "MINSTN_BLAS='mkl'" in out.stderr and "'scipy'" in out.stderr

@@ -95,7 +95,12 @@ def _numpy_cblas():
 
 def _bind():
     """Bind minstn_sgemm / minstn_dgemm; return which library they call."""
-    found = {} if os.environ.get("MINSTN_BLAS", "").lower() == "scipy" else _numpy_cblas()
+    choice = os.environ.get("MINSTN_BLAS", "").strip().lower()
+    if choice not in ("", "numpy", "scipy"):
+        raise ValueError(f"MINSTN_BLAS={os.environ['MINSTN_BLAS']!r}: set it to 'numpy' "
+                         "(the default: NumPy's OpenBLAS when found) or 'scipy' (the BLAS "
+                         "Numba's np.dot calls), or unset it")
+    found = {} if choice == "scipy" else _numpy_cblas()
     if found:
         for kind in "sd":
             llvm.add_symbol("minstn_%sgemm" % kind, found[kind])
