@@ -57,7 +57,8 @@ def _char(trans):
 # Two C functions with CBLAS's signature (row-major only) that call numba_xxgemm: the
 # binding when NumPy's OpenBLAS is not found. Column-major BLAS sees a row-major (M, N)
 # matrix as its (N, M) transpose, so the row-major C = op(A) op(B) is the column-major
-# Cᵀ = op(B)ᵀ op(A)ᵀ: B goes first, and n before m.
+# Cᵀ = op(B)ᵀ op(A)ᵀ: B goes first, and n before m. (Two functions, not one made by a
+# factory: Numba's cache knows a function by its name and source, not by its closure.)
 def _via_numba_sgemm(order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     ab = np.empty(2, np.float32)
     ab[0], ab[1] = alpha, beta
