@@ -4,7 +4,7 @@
     python bench/lstm_products.py --shape 64 48 76 64 --dx                       # the op row
 
 Times the products of `minstn/kernels/cpu/lstm.py` exactly as its kernels call them
-(`np.dot` from Numba, float32, whole contiguous matrices), without the element-wise work
+(`gemm` from Numba, float32, whole contiguous matrices), without the element-wise work
 between them:
 - the input projection X W_ihᵀ;
 - the T recurrent products of the forward, h W_hhᵀ;
@@ -17,43 +17,46 @@ median time and GFLOP/s. docs/performance.md ("exp4-lstm on one thread") uses it
 much of a step's time budget the products leave for everything else.
 
 `profile_parts.py` times the same products of the H64 op row in two sums, from Python, set
-against the whole nn.LSTM. Here they are called from Numba, as the kernels call them: that
-np.dot reaches SciPy's OpenBLAS, not NumPy's (`minstn/kernels/cpu/_blas.py`).
+against the whole nn.LSTM. Here they are called from Numba, as the kernels call them: `gemm`
+reaches NumPy's OpenBLAS when it finds it, or SciPy's, the one Numba's np.dot calls
+(`minstn/kernels/cpu/_gemm.py`; MINSTN_BLAS=scipy picks SciPy's).
 """
 import argparse
 
 import numpy as np
 from numba import njit
 
-from profile_parts import median_ms
+from profile_parts import median_ms     # (puts the checkout on sys.path)
+
+from minstn.kernels.cpu._gemm import gemm
 
 
 @njit(cache=False)
 def _xproj(x, w_ih, gates):
-    np.dot(x, w_ih.T, out=gates)
+    gemm(x, False, w_ih, True, gates)
 
 
 @njit(cache=False)
 def _recurrent_forward(h, w_hh, a, steps):
     for _ in range(steps):
-        np.dot(h, w_hh.T, out=a)
+        gemm(h, False, w_hh, True, a)
 
 
 @njit(cache=False)
 def _recurrent_backward(da, w_hh, gh, steps):
     for _ in range(steps):
-        np.dot(da, w_hh, out=gh)
+        gemm(da, False, w_hh, False, gh)
 
 
 @njit(cache=False)
 def _weight_grads(dA, x, hprev, gw_ih, gw_hh):
-    np.dot(dA.T, x, out=gw_ih)
-    np.dot(dA.T, hprev, out=gw_hh)
+    gemm(dA, True, x, False, gw_ih)
+    gemm(dA, True, hprev, False, gw_hh)
 
 
 @njit(cache=False)
 def _input_grad(dA, w_ih, gx):
-    np.dot(dA, w_ih, out=gx)
+    gemm(dA, False, w_ih, False, gx)
 
 
 def main(argv=None):
