@@ -31,15 +31,8 @@ def _candidates():
     """Paths of the loaded shared libraries whose name says OpenBLAS and that belong to the
     package (NumPy or SciPy) whose library `_gemm` calls."""
     import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's library)
-    paths = []
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:                   # address perms offset dev inode [path]
-                fields = line.split(maxsplit=5)
-                path = fields[5].strip() if len(fields) == 6 else ""
-                if "openblas" in os.path.basename(path) and path not in paths:
-                    paths.append(path)
-    except OSError:
+    paths = _gemm.loaded_openblas()
+    if paths is None:
         import scipy
         paths = glob.glob(os.path.join(os.path.dirname(scipy.__file__) + ".libs", "*openblas*"))
     numpy = _gemm.LIBRARY == "numpy"

@@ -73,14 +73,25 @@ def _via_numba_dgemm(order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, be
             a, lda, ab[1:].ctypes, c, ldc)
 
 
+def loaded_openblas():
+    """Paths of the loaded shared libraries whose file name says OpenBLAS, in load order,
+    read off /proc/self/maps; None where that cannot be read (not Linux)."""
+    paths = []
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:                   # address perms offset dev inode [path]
+                fields = line.split(maxsplit=5)
+                path = fields[5].strip() if len(fields) == 6 else ""
+                if "openblas" in os.path.basename(path) and path not in paths:
+                    paths.append(path)
+    except OSError:
+        return None
+    return paths
+
+
 def _numpy_cblas():
     """{kind: address} of the ILP64 cblas_sgemm / cblas_dgemm in NumPy's OpenBLAS, or {}."""
-    try:
-        with open("/proc/self/maps") as f:          # the libraries loaded: NumPy's is
-            paths = {line.split()[-1] for line in f if "openblas" in line and "numpy" in line}
-    except OSError:
-        return {}
-    for path in sorted(paths):
+    for path in [p for p in loaded_openblas() or () if "numpy" in p]:   # NumPy's is loaded
         try:
             lib = ctypes.CDLL(path)
         except OSError:
