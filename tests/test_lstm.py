@@ -160,14 +160,27 @@ def test_kernel_skips_size0_grads(rng):
     np.testing.assert_array_equal(hp[1:], out[:, :-1].transpose(1, 0, 2))
 
 
+def test_a_block_without_steps_adds_zero_weight_gradients():
+    """A lane of the backward's products whose block of steps is empty (more lanes than
+    steps) must write zero shares, not leave its scratch as it was."""
+    N, D, H = 3, 4, 2
+    empty = np.empty((0, N, 4 * H), np.float32)
+    g_ih, g_hh = np.full((4 * H, D), np.nan, np.float32), np.full((4 * H, H), np.nan, np.float32)
+    K.lstm._step_products(empty, np.ones((4 * H, D), np.float32), np.empty((0, N, D), np.float32),
+                          np.empty((0, N, H), np.float32), np.empty((0, N, D), np.float32),
+                          np.empty((N, 0, D), np.float32), g_ih, g_hh)
+    assert (g_ih == 0).all() and (g_hh == 0).all()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("lanes", [2, 3])
+@pytest.mark.parametrize("lanes", [2, 3, 6])
 @pytest.mark.parametrize("skip", [False, True])
 def test_kernel_lanes_match_serial(rng, dtype, lanes, skip):
     """The threaded kernels (blocks of samples on Numba's threads, each adding its share of
     the weight gradients) give the serial kernels' results, also with grad_x / grad_w_ih /
     grad_b skipped, and the same bits on every run. 7 samples do not divide into the lanes
-    evenly. Not the serial bits: the weight gradients are summed in parts, and OpenBLAS
+    evenly; 6 lanes over 5 steps leave a lane of the weight gradients without steps (its
+    share is 0). Not the serial bits: the weight gradients are summed in parts, and OpenBLAS
     picks its kernel by the product's size, a block of samples being a smaller product.
     Called directly, so this runs (one lane after another) with one Numba thread too."""
     N, T, D, H = 7, 5, 3, 4

@@ -235,14 +235,10 @@ def _step_products(dA, w_ih, xt, hp, gxt, grad_x, grad_w_ih, grad_w_hh):
     if grad_x.size > 0:
         gemm(d2, False, w_ih, False, gxt.reshape(rows, D))
         _swap_leading(gxt, grad_x)
-    if grad_w_ih.size > 0:
-        grad_w_ih[:] = 0                         # (stays 0 for a block without steps)
-        if rows > 0:
-            gemm(d2, True, xt.reshape(rows, D), False, grad_w_ih)
+    if grad_w_ih.size > 0:                       # (gemm writes 0 for a block without steps)
+        gemm(d2, True, xt.reshape(rows, D), False, grad_w_ih)
     if grad_w_hh.size > 0:
-        grad_w_hh[:] = 0
-        if rows > 0:
-            gemm(d2, True, hp.reshape(rows, H), False, grad_w_hh)
+        gemm(d2, True, hp.reshape(rows, H), False, grad_w_hh)
 
 
 @njit(cache=True, error_model="numpy")
